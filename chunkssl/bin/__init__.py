@@ -1,0 +1,1 @@
+"""Command-line entry points, each runnable as ``python -m chunkssl.bin.<name>``."""

@@ -1,0 +1,60 @@
+"""Small file helpers shared by every stage: atomic writes and Kaldi-style key/value files."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterable, Iterator
+
+
+class DataError(ValueError):
+    """Bad input data: the message names the file (and utterance) and says what to do."""
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[IO]:
+    """Open a temp file beside ``path`` and rename it over ``path`` only if the block succeeds.
+
+    A crash or exception inside the block leaves ``path`` untouched, so a rerun never trusts
+    a half-written output.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def read_kv(path: str | os.PathLike, allow_empty_value: bool = False) -> list[tuple[str, str]]:
+    """Read a Kaldi ``key value...`` file (scp, text, utt2spk) as ordered (key, rest) pairs."""
+    pairs = []
+    path = Path(path)
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            parts = line.split(maxsplit=1)
+            value = parts[1].strip() if len(parts) > 1 else ""
+            if not value and not allow_empty_value:
+                raise DataError(f"{path}:{lineno}: key {parts[0]!r} has no value; fix or remove the line "
+                                f"(utils/fix_data_dir.sh drops such entries)")
+            pairs.append((parts[0], value))
+    return pairs
+
+
+def write_kv(path: str | os.PathLike, pairs: Iterable[tuple[str, str]]) -> None:
+    """Write ``key value`` lines atomically, in the order given."""
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        for key, value in pairs:
+            f.write(f"{key} {value}\n")

@@ -1,0 +1,41 @@
+"""Shared pytest fixtures: paths to the repo, its utils and the real corpora beside it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+UTILS = REPO / "utils"
+SHARED_DATA = Path(os.environ.get("CHUNKSSL_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared_corpus(name: str) -> Path:
+    """Path of a real corpus under ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"real corpus {name!r} not found at {path} (set CHUNKSSL_SHARED_DATA to its parent)")
+    return path
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture
+def utils_dir() -> Path:
+    return UTILS
+
+
+@pytest.fixture
+def script_env() -> dict:
+    """Environment for running utils/ and recipe scripts: the venv's python and utils first on PATH."""
+    import sys
+
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), str(UTILS), env.get("PATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+    return env

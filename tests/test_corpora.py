@@ -1,0 +1,91 @@
+"""Data preparation of the real corpora in ../shared/data, through the recipes' local/data.sh."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from chunkssl.corpora import Utterance, write_data_dir
+from chunkssl.corpora.fsdd import split_of
+from chunkssl.fileio import DataError, read_kv
+from conftest import REPO, shared_corpus
+
+
+def _recipe_copy(tmp_path: Path, corpus: str, task: str = "asr1") -> Path:
+    """A scratch recipe folder made by setup.sh, with the corpus's own local/ and run.sh."""
+    dest = tmp_path / "egs2" / corpus / task
+    subprocess.run(["bash", str(REPO / "egs2/TEMPLATE/setup.sh"), str(dest)], check=True, capture_output=True)
+    src = REPO / "egs2" / corpus / task
+    shutil.copytree(src / "local", dest / "local", dirs_exist_ok=True)
+    shutil.copy(src / "run.sh", dest / "run.sh")
+    return dest
+
+
+def _link_repo(tmp_path: Path) -> None:
+    """setup.sh links relative to the recipe; make ../../TEMPLATE and ../../../utils resolve."""
+    (tmp_path / "egs2" / "TEMPLATE").symlink_to(REPO / "egs2" / "TEMPLATE")
+    (tmp_path / "utils").symlink_to(REPO / "utils")
+    (tmp_path / ".venv").symlink_to(REPO / ".venv")
+
+
+def _make_recipe(tmp_path: Path, corpus: str) -> Path:
+    (tmp_path / "egs2").mkdir()
+    _link_repo(tmp_path)
+    return _recipe_copy(tmp_path, corpus)
+
+
+def test_fsdd_split_rule():
+    assert split_of(0) == ["test"] and split_of(4) == ["test"]
+    assert split_of(5) == ["dev"] and split_of(9, dev_in_train=True) == ["dev", "train"]
+    assert split_of(10) == ["train"] and split_of(49) == ["train"]
+
+
+def test_fsdd_data_sh_on_real_corpus(tmp_path, script_env):
+    fsdd = shared_corpus("fsdd")
+    recipe = _make_recipe(tmp_path, "fsdd")
+    env = dict(script_env, FSDD=str(fsdd))
+    subprocess.run(["bash", "local/data.sh"], cwd=recipe, env=env, check=True, capture_output=True)
+    counts = {s: len(read_kv(recipe / "data" / s / "text")) for s in ("train", "dev", "test")}
+    assert counts == {"train": 2400, "dev": 300, "test": 300}
+    text = dict(read_kv(recipe / "data/test/text"))
+    assert text["george_7_03"] == "SEVEN"
+    wav = dict(read_kv(recipe / "data/test/wav.scp"))["george_7_03"]
+    assert Path(wav) == (fsdd / "recordings/7_george_3.wav").resolve()
+    spk = dict(read_kv(recipe / "data/train/utt2spk"))
+    assert set(spk.values()) == {"george", "jackson", "lucas", "nicolas", "theo", "yweweler"}
+    subprocess.run(["bash", "utils/validate_data_dir.sh", "--no-audio", "data/train"], cwd=recipe, env=env,
+                   check=True, capture_output=True)
+
+
+def test_an4_data_sh_on_mini_an4(tmp_path, script_env):
+    an4 = shared_corpus("mini_an4")
+    recipe = _make_recipe(tmp_path, "an4")
+    env = dict(script_env, AN4=str(an4))
+    subprocess.run(["bash", "local/data.sh"], cwd=recipe, env=env, check=True, capture_output=True)
+    train = dict(read_kv(recipe / "data/train/text"))
+    test = dict(read_kv(recipe / "data/test/text"))
+    assert len(train) == 5 and len(test) == 2
+    assert train["fash-an251-b"] == "YES"
+    assert train["fbbh-cen8-fbbh-b"] == "MARCH THIRD NINETEEN TWENTY EIGHT"
+    assert test == {"fcaw-cen8-fcaw-b": "ELEVEN TWENTY SEVEN FIFTY SEVEN",
+                    "mmxg-cen8-mmxg-b": "OCTOBER TWENTY FOUR NINETEEN SEVENTY"}
+    wav = dict(read_kv(recipe / "data/test/wav.scp"))["mmxg-cen8-mmxg-b"]
+    assert wav.endswith("an4/wav/an4test_clstk/mmxg/cen8-mmxg-b.sph") and Path(wav).is_file()
+    # Rerunning is a no-op on the unpacked archive and gives the same data dir.
+    before = (recipe / "data/train/wav.scp").read_text()
+    subprocess.run(["bash", "local/data.sh"], cwd=recipe, env=env, check=True, capture_output=True)
+    assert (recipe / "data/train/wav.scp").read_text() == before
+
+
+def test_write_data_dir_sorts_and_rejects_duplicates(tmp_path):
+    utts = [Utterance("b_2", "b", "/x/2.wav", "TWO"), Utterance("a_1", "a", "/x/1.wav", "ONE")]
+    assert write_data_dir(tmp_path / "d", utts) == 2
+    assert (tmp_path / "d/text").read_text() == "a_1 ONE\nb_2 TWO\n"
+    assert (tmp_path / "d/spk2utt").read_text() == "a a_1\nb b_2\n"
+    with pytest.raises(DataError, match="duplicate utterance id 'a_1'"):
+        write_data_dir(tmp_path / "e", utts + [Utterance("a_1", "a", "/x/3.wav", "THREE")])
+    with pytest.raises(DataError, match="must start with its speaker"):
+        write_data_dir(tmp_path / "f", [Utterance("x_1", "a", "/x/1.wav", "ONE")])
