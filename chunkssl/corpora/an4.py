@@ -2,7 +2,7 @@
 
 Accepts the folder holding ``an4/``, the ``an4`` folder itself, or a ``downloads.tar.gz`` (or a folder
 containing one, like ``../shared/data/mini_an4``), which is unpacked into ``--workdir`` first.
-Utterance ids are ``<speaker>-<file>`` (``fash-an251-b``); transcripts lose their ``<s>``/``</s>`` marks.
+Utterance ids are ESPnet's ``<speaker>-<file less speaker>`` (``fash-an251-b``); transcripts lose their ``<s>``/``</s>`` marks.
 """
 
 from __future__ import annotations
@@ -38,6 +38,14 @@ def locate(src: Path, workdir: Path) -> Path:
     raise DataError(f"AN4: {tar} holds no an4/etc folder; is it the AN4 release?")
 
 
+def utt_id(speaker: str, name: str) -> str:
+    """ESPnet's AN4 id: file ``an251-fash-b`` of speaker ``fash`` becomes ``fash-an251-b``."""
+    parts = name.split("-")
+    if len(parts) == 3 and parts[1] == speaker:
+        return f"{speaker}-{parts[0]}-{parts[2]}"
+    return f"{speaker}-{name}"
+
+
 def read_split(an4: Path, split: str) -> list[Utterance]:
     """Utterances of split 'train' or 'test' from etc/an4_<split>.{fileids,transcription}."""
     etc = an4 / "etc"
@@ -63,7 +71,7 @@ def read_split(an4: Path, split: str) -> list[Utterance]:
             raise DataError(f"AN4: audio {sph} listed in an4_{split}.fileids is missing")
         if not texts[name]:
             raise DataError(f"AN4: {fid} has an empty transcript in {trans_file}")
-        utts.append(Utterance(f"{speaker}-{name}", speaker, str(sph.resolve()), texts[name]))
+        utts.append(Utterance(utt_id(speaker, name), speaker, str(sph.resolve()), texts[name]))
     return utts
 
 
