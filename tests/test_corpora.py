@@ -89,3 +89,24 @@ def test_write_data_dir_sorts_and_rejects_duplicates(tmp_path):
         write_data_dir(tmp_path / "e", utts + [Utterance("a_1", "a", "/x/3.wav", "THREE")])
     with pytest.raises(DataError, match="must start with its speaker"):
         write_data_dir(tmp_path / "f", [Utterance("x_1", "a", "/x/1.wav", "ONE")])
+
+
+def test_an4_recipe_data_and_feature_stages(tmp_path, script_env, monkeypatch):
+    """run.sh stages 1-2 on mini_an4: data dirs, validation, fbank; a rerun of stage 2 is a no-op."""
+    an4 = shared_corpus("mini_an4")
+    recipe = _make_recipe(tmp_path, "an4")
+    env = dict(script_env, AN4=str(an4))
+    r = subprocess.run(["bash", "run.sh", "--nj", "1"], cwd=recipe, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    import kaldiio
+
+    monkeypatch.chdir(recipe)  # scp paths are relative to the recipe folder, as in Kaldi
+    feats = dict(kaldiio.load_scp("dump/fbank/train/feats.scp"))
+    assert len(feats) == 5 and all(m.shape[1] == 80 for m in feats.values())
+    frames = dict(read_kv(recipe / "dump/fbank/train/utt2num_frames"))
+    assert {k: int(v) for k, v in frames.items()} == {k: m.shape[0] for k, m in feats.items()}
+    r = subprocess.run(["bash", "run.sh", "--stage", "2", "--nj", "1"], cwd=recipe, env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "nothing to do" in r.stderr + r.stdout
+    r = subprocess.run(["bash", "run.sh", "--stgae", "2"], cwd=recipe, env=env, capture_output=True, text=True)
+    assert r.returncode != 0 and "--stgae" in r.stderr
