@@ -1,0 +1,1 @@
+"""True streaming inference: incremental features (and, later, the chunk-by-chunk encoder and decoder)."""
