@@ -118,19 +118,13 @@ def read_subset(root: Path, max_sec: float, min_sec: float) -> dict[str, list[Ut
                                 f"rename one of them")
             by_rec[rec] = [
                 Utterance(f"{rec}-{round(s * 1000):08d}-{round(e * 1000):08d}", _UNSAFE.sub("_", speaker),
-                          str(flac.resolve()), "", recording=rec, start=s, end=e)
+                          str(flac.resolve()), None, recording=rec, start=s, end=e)
                 for s, e in merge_vad(read_vad(meta), max_sec, min_sec, total)
             ]
     if not by_rec:
         raise DataError(f"Libri-light: no <speaker>/<book>/*.flac files under {root}")
     return by_rec
 
-
-def _write_unlabelled(out_dir: Path, utts: list[Utterance]) -> int:
-    """write_data_dir without the placeholder transcripts (unlabelled audio has none)."""
-    n = write_data_dir(out_dir, utts)
-    (out_dir / "text").unlink()
-    return n
 
 
 def prepare(src: Path, out: Path, subsets: list[str], max_sec: float = 15.0, min_sec: float = 1.0,
@@ -145,9 +139,9 @@ def prepare(src: Path, out: Path, subsets: list[str], max_sec: float = 15.0, min
                             f"{src / subset} ({len(recs)} recordings)")
         name = subset.replace("-", "_")
         train_recs = recs[:len(recs) - dev_recordings]
-        counts[name] = _write_unlabelled(out / name, [u for r in train_recs for u in by_rec[r]])
+        counts[name] = write_data_dir(out / name, [u for r in train_recs for u in by_rec[r]])
         if dev_recordings > 0:
-            counts[f"{name}_dev"] = _write_unlabelled(out / f"{name}_dev",
+            counts[f"{name}_dev"] = write_data_dir(out / f"{name}_dev",
                                                       [u for r in recs[len(train_recs):] for u in by_rec[r]])
     return counts
 

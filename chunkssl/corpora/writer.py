@@ -18,7 +18,7 @@ class Utterance:
     utt_id: str
     speaker: str
     audio: str
-    text: str
+    text: str | None  # None for unlabelled audio (SSL): no text file is written
     recording: str | None = None  # with start/end: the segment's recording id (audio is the recording's)
     start: float | None = None
     end: float | None = None
@@ -46,7 +46,13 @@ def write_data_dir(out_dir: str | os.PathLike, utts: Iterable[Utterance]) -> int
     ids = sorted(by_id)  # Python's str order equals LC_ALL=C order for ASCII ids
     out.mkdir(parents=True, exist_ok=True)
     utt_list = [by_id[i] for i in ids]
-    write_kv(out / "text", [(u.utt_id, u.text) for u in utt_list])
+    labelled = [u for u in utt_list if u.text is not None]
+    if labelled and len(labelled) != len(utt_list):
+        raise DataError(f"{out}: some utterances have a transcript and some have none (text=None)")
+    if labelled:
+        write_kv(out / "text", [(u.utt_id, u.text) for u in utt_list])
+    elif (out / "text").exists():
+        (out / "text").unlink()
     write_kv(out / "utt2spk", [(u.utt_id, u.speaker) for u in utt_list])
     spk2utt: dict[str, list[str]] = defaultdict(list)
     for u in utt_list:

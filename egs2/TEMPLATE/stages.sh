@@ -23,10 +23,12 @@ stage_data() {
 }
 
 # stage_fbank: validate each data dir and compute 80-dim log-mel fbank into $dump_dir/fbank/<set>.
+# validate_opts="--no-text" lets unlabelled (SSL) sets through.
 stage_fbank() {
   local s
   for s in "$@"; do
-    utils/validate_data_dir.sh "data/$s"
+    # shellcheck disable=SC2086
+    utils/validate_data_dir.sh ${validate_opts:-} "data/$s"
     python -m chunkssl.bin.compute_fbank --data-dir "data/$s" --out-dir "$dump_dir/fbank/$s" \
       --nj "$nj" --sample-rate "$fs" --cmd "$train_cmd"
   done
