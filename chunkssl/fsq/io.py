@@ -1,0 +1,128 @@
+"""Loading tokenizers (trained FSQ, BEST-RQ from a config) and reading/writing code directories.
+
+A code directory (written by ``chunkssl.bin.fsq_tokenize``) holds:
+
+- ``codes.scp`` + ``codes.<job>.ark``: per utterance an integer matrix ``[T', channels]`` (int16 when
+  every level fits, else int32; or float32 with ``--dtype float32``), kaldiio ark with NPY payloads;
+- ``code_info.yaml``: tokenizer kind, per-channel ``levels``, channel ``groups``, vocabulary sizes,
+  ``frame_shift_ms`` and where the tokenizer came from;
+- ``utt2num_frames``: token frames per utterance; ``skipped``: utterances left out (too short).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import torch
+import yaml
+
+from chunkssl.fileio import DataError, atomic_open
+from chunkssl.fsq.bestrq import BestRQTokenizer
+from chunkssl.fsq.quantizer import _product
+from chunkssl.fsq.tokenizer import FSQTokenizer, build_fsq_from_config
+
+CODE_INFO = "code_info.yaml"
+CODES_SCP = "codes.scp"
+
+
+def _read_yaml(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise DataError(f"{path}: {what} not found")
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f)
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: {what} is not a YAML mapping")
+    return data
+
+
+def load_fsq_tokenizer(model_file: str | os.PathLike, config_file: str | os.PathLike | None = None,
+                       device: str = "cpu") -> FSQTokenizer:
+    """Trained FSQ tokenizer from an ESPnet checkpoint (``config.yaml`` beside it unless given)."""
+    model_file = Path(model_file)
+    config_file = Path(config_file) if config_file else model_file.parent / "config.yaml"
+    if not model_file.exists():
+        raise DataError(f"{model_file}: FSQ model file not found (train with chunkssl.bin.fsq_train)")
+    model = build_fsq_from_config(_read_yaml(config_file, "FSQ training config"))
+    state = torch.load(model_file, map_location="cpu", weights_only=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise DataError(f"{model_file} does not match the tokenizer described by {config_file}: {e}") from e
+    return model.to(device).eval()
+
+
+def read_bestrq_config(config_file: str | os.PathLike) -> dict:
+    """The ``bestrq_conf`` mapping of a BEST-RQ config file (constructor arguments of BestRQTokenizer)."""
+    data = _read_yaml(Path(config_file), "BEST-RQ config")
+    conf = data.get("bestrq_conf")
+    if not isinstance(conf, dict):
+        raise DataError(f"{config_file}: expected a 'bestrq_conf:' mapping (see conf/fsq/bestrq.yaml)")
+    return dict(conf)
+
+
+def load_bestrq_tokenizer(config_file: str | os.PathLike, cmvn_stats: str | os.PathLike,
+                          device: str = "cpu") -> BestRQTokenizer:
+    """Frozen BEST-RQ quantizer from its config and the training fbank's CMVN stats."""
+    conf = read_bestrq_config(config_file)
+    conf.pop("cmvn_stats", None)
+    return BestRQTokenizer(**conf, cmvn_stats=cmvn_stats).to(device).eval()
+
+
+def codes_dtype(levels: list[int], requested: str = "auto") -> np.dtype:
+    """Storage dtype of codes: the smallest of int16/int32 that holds every level, unless requested."""
+    top = max(levels) - 1
+    if requested == "auto":
+        return np.dtype(np.int16) if top <= np.iinfo(np.int16).max else np.dtype(np.int32)
+    dtype = np.dtype(requested)
+    if dtype.kind == "i" and top > np.iinfo(dtype).max:
+        raise DataError(f"codes up to {top} do not fit {requested}; use --dtype auto or int32")
+    if dtype.kind == "f" and top >= 2**24:
+        raise DataError(f"codes up to {top} are not exact in {requested}; use an integer dtype")
+    return dtype
+
+
+def make_code_info(tokenizer: FSQTokenizer | BestRQTokenizer, source: dict, dtype: np.dtype) -> dict:
+    """Description of a tokenizer's codes, written as ``code_info.yaml`` beside ``codes.scp``."""
+    groups = tokenizer.code_groups
+    return dict(
+        tokenizer="fsq" if isinstance(tokenizer, FSQTokenizer) else "bestrq",
+        levels=list(tokenizer.code_levels),
+        groups=groups,
+        vocab_size=_product(tokenizer.code_levels),
+        group_vocab_sizes=[_product(g) for g in groups],
+        frame_shift_ms=tokenizer.frame_shift_ms,
+        stack=tokenizer.stack,
+        input_dim=tokenizer.input_dim,
+        dtype=str(dtype),
+        **source,
+    )
+
+
+def write_code_info(out_dir: str | os.PathLike, info: dict) -> None:
+    """Write ``code_info.yaml`` atomically."""
+    with atomic_open(Path(out_dir) / CODE_INFO, "w", encoding="utf-8") as f:
+        yaml.safe_dump(info, f, sort_keys=False)
+
+
+def read_code_info(code_dir: str | os.PathLike) -> dict:
+    """``code_info.yaml`` of a code directory."""
+    return _read_yaml(Path(code_dir) / CODE_INFO, "code_info.yaml (is this a fsq_tokenize output dir?)")
+
+
+def read_codes(code_dir_or_scp: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Lazy mapping utt -> int codes ``[T', channels]`` of a code directory or its ``codes.scp``."""
+    path = Path(code_dir_or_scp)
+    scp = path / CODES_SCP if path.is_dir() else path
+    if not scp.is_file():
+        raise DataError(f"{scp}: codes.scp not found (run chunkssl.bin.fsq_tokenize first)")
+    return kaldiio.load_scp(str(scp))
+
+
+def load_code_source(info: dict, device: str = "cpu") -> FSQTokenizer | None:
+    """The FSQ model a code directory was made with (for decoding codes), or None for BEST-RQ."""
+    if info.get("tokenizer") != "fsq":
+        return None
+    return load_fsq_tokenizer(info["model_file"], info.get("config_file"), device)

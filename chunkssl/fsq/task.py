@@ -1,0 +1,94 @@
+"""ESPnet task that trains the FSQ fbank tokenizer with ESPnet's Trainer (checkpoints, resume, tensorboard).
+
+Data: ``--train_data_path_and_name_and_type dump/fbank/train/feats.scp,speech,kaldi_ark`` (and the same
+for valid), shape files ``utt2num_frames``. Normalisation uses ``--cmvn_stats`` (the fbank stage's
+``cmvn_stats.npz``, ESPnet GlobalMVN format) copied into the model's buffers, so no collect-stats pass
+is needed; ``--collect_stats true`` still works and writes ``<output_dir>/train/feats_stats.npz`` in
+the same format, which may then be given as ``--cmvn_stats``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Callable, Collection, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from espnet2.tasks.abs_task import AbsTask
+from espnet2.train.collate_fn import CommonCollateFn
+from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet2.utils.types import str_or_none
+
+from chunkssl.fsq.quantizer import resolve_levels
+from chunkssl.fsq.tokenizer import FSQTokenizer
+
+
+class FSQTask(AbsTask):
+    """Train :class:`FSQTokenizer` on fbank reconstruction."""
+
+    num_optimizers: int = 1
+    class_choices_list = []
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Task options: the CMVN stats file and the tokenizer's constructor arguments."""
+        group = parser.add_argument_group("FSQ tokenizer related")
+        group.add_argument(
+            "--cmvn_stats", type=str_or_none, default=None,
+            help="GlobalMVN stats npz (count, sum, sum_square) of the training fbank; stored in the "
+                 "model so the checkpoint is self-contained. Required unless --collect_stats true.",
+        )
+        group.add_argument(
+            "--model_conf", action=NestedDictAction, default=dict(),
+            help="FSQTokenizer arguments, e.g. levels (preset name 1k/64k/6m/791m, a list, or a list of "
+                 "groups), input_dim, stack, hidden, num_blocks, kernel_size, dropout, loss (mse|l1)",
+        )
+        # Defaults that suit this task better than ESPnet's ASR-oriented ones; a config may override them.
+        parser.set_defaults(
+            num_att_plot=0,
+            optim="adam",
+            batch_type="sorted",
+            best_model_criterion=[("valid", "loss", "min"), ("valid", "rel_mse", "min")],
+        )
+
+    @classmethod
+    def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable[
+        [Collection[Tuple[str, Dict[str, np.ndarray]]]], Tuple[List[str], Dict[str, torch.Tensor]]
+    ]:
+        """Zero-pad fbank; the model masks padded frames by ``speech_lengths``."""
+        return CommonCollateFn(float_pad_value=0.0, int_pad_value=-1)
+
+    @classmethod
+    def build_preprocess_fn(cls, args: argparse.Namespace,
+                            train: bool) -> Optional[Callable[[str, Dict[str, np.ndarray]], Dict[str, np.ndarray]]]:
+        """No preprocessing: features are dumped fbank."""
+        return None
+
+    @classmethod
+    def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        """The only input is the fbank matrix named ``speech``."""
+        return ("speech",)
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        """No optional inputs."""
+        return ()
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace) -> FSQTokenizer:
+        """Build the tokenizer; the preset name in ``model_conf.levels`` is expanded in the saved config."""
+        conf = dict(args.model_conf)
+        conf["levels"] = resolve_levels(conf.get("levels", "6m"))
+        # Written back so config.yaml records the actual levels, not a preset name that might change.
+        args.model_conf = conf
+        stats = getattr(args, "cmvn_stats", None)
+        if stats is None and not getattr(args, "collect_stats", False):
+            raise ValueError(
+                "--cmvn_stats is required for training: give the fbank stage's cmvn_stats.npz (or run once "
+                "with --collect_stats true and use <output_dir>/train/feats_stats.npz)"
+            )
+        if stats is None:
+            logging.info("no --cmvn_stats: building an unnormalised model for --collect_stats")
+        return FSQTokenizer(**conf, cmvn_stats=stats)
+
