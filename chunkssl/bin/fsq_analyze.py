@@ -103,7 +103,7 @@ def analyse(name: str, code_dir: str, args: argparse.Namespace, ali: dict | None
                   joint=utilisation(allc.numpy(), joint, info["vocab_size"]),
                   per_group=[utilisation(allc[:, bounds[i]:bounds[i + 1]].numpy(), gi, info["group_vocab_sizes"][i])
                              for i, gi in enumerate(group_idx)])
-    if args.feats_scp and info["tokenizer"] == "fsq":
+    if args.feats_scp and info["tokenizer"] in ("fsq", "rvq"):
         result["recon"] = reconstruction(info, codes, keys, args.feats_scp, args.batch_size)
     if ali is not None:
         shift = info["frame_shift_ms"] / 1000.0

@@ -4,7 +4,8 @@ A code directory (written by ``chunkssl.bin.fsq_tokenize``) holds:
 
 - ``codes.scp`` + ``codes.<job>.ark``: per utterance an integer matrix ``[T', channels]`` (int16 when
   every level fits, else int32; or float32 with ``--dtype float32``), kaldiio ark with NPY payloads;
-- ``code_info.yaml``: tokenizer kind, per-channel ``levels``, channel ``groups``, vocabulary sizes,
+- ``code_info.yaml``: tokenizer kind (``fsq``, ``rvq`` or ``bestrq``; an RVQ has one channel and one
+  group of ``codebook_size`` per codebook), per-channel ``levels``, channel ``groups``, vocabulary sizes,
   ``frame_shift_ms`` and where the tokenizer came from;
 - ``utt2num_frames``: token frames per utterance; ``skipped``: utterances left out (too short).
 """
@@ -88,7 +89,7 @@ def make_code_info(tokenizer: FSQTokenizer | BestRQTokenizer, source: dict, dtyp
     """Description of a tokenizer's codes, written as ``code_info.yaml`` beside ``codes.scp``."""
     groups = tokenizer.code_groups
     return dict(
-        tokenizer="fsq" if isinstance(tokenizer, FSQTokenizer) else "bestrq",
+        tokenizer=tokenizer.quantizer_type if isinstance(tokenizer, FSQTokenizer) else "bestrq",
         levels=list(tokenizer.code_levels),
         groups=groups,
         vocab_size=_product(tokenizer.code_levels),
@@ -122,7 +123,7 @@ def read_codes(code_dir_or_scp: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def load_code_source(info: dict, device: str = "cpu") -> FSQTokenizer | None:
-    """The FSQ model a code directory was made with (for decoding codes), or None for BEST-RQ."""
-    if info.get("tokenizer") != "fsq":
+    """The FSQ/RVQ model a code directory was made with (for decoding codes), or None for BEST-RQ."""
+    if info.get("tokenizer") not in ("fsq", "rvq"):
         return None
     return load_fsq_tokenizer(info["model_file"], info.get("config_file"), device)

@@ -10,6 +10,7 @@ the same format, which may then be given as ``--cmvn_stats``.
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 from typing import Callable, Collection, Dict, List, Optional, Tuple
 
@@ -20,12 +21,22 @@ from espnet2.train.collate_fn import CommonCollateFn
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str_or_none
 
+from chunkssl.codec.rvq import ResidualVQ
 from chunkssl.fsq.quantizer import resolve_levels
 from chunkssl.fsq.tokenizer import FSQTokenizer
 
 
+def rvq_conf_with_defaults(rvq_conf: dict) -> dict:
+    """Every ResidualVQ argument, defaults filled in, so config.yaml records the actual RVQ."""
+    params = inspect.signature(ResidualVQ.__init__).parameters
+    unknown = sorted(set(rvq_conf) - set(params) - {"self"})
+    if unknown:
+        raise ValueError(f"unknown rvq_conf option(s) {unknown}; valid: {sorted(set(params) - {'self'})}")
+    return {name: rvq_conf.get(name, p.default) for name, p in params.items() if name != "self"}
+
+
 class FSQTask(AbsTask):
-    """Train :class:`FSQTokenizer` on fbank reconstruction."""
+    """Train :class:`FSQTokenizer` (FSQ or RVQ bottleneck) on fbank reconstruction."""
 
     num_optimizers: int = 1
     class_choices_list = []
@@ -42,7 +53,10 @@ class FSQTask(AbsTask):
         group.add_argument(
             "--model_conf", action=NestedDictAction, default=dict(),
             help="FSQTokenizer arguments, e.g. levels (preset name 1k/64k/6m/791m, a list, or a list of "
-                 "groups), input_dim, stack, hidden, num_blocks, kernel_size, dropout, loss (mse|l1)",
+                 "groups), input_dim, stack, hidden, num_blocks, kernel_size, dropout, loss (mse|l1), "
+                 "quantizer (fsq|rvq) and, for rvq, rvq_conf (chunkssl.codec.rvq.ResidualVQ arguments: "
+                 "num_codebooks, codebook_size, dim, decay, epsilon, kmeans_init, kmeans_iters, "
+                 "dead_code_threshold, commitment_weight, seed)",
         )
         # Defaults that suit this task better than ESPnet's ASR-oriented ones; a config may override them.
         parser.set_defaults(
@@ -79,7 +93,13 @@ class FSQTask(AbsTask):
     def build_model(cls, args: argparse.Namespace) -> FSQTokenizer:
         """Build the tokenizer; the preset name in ``model_conf.levels`` is expanded in the saved config."""
         conf = dict(args.model_conf)
-        conf["levels"] = resolve_levels(conf.get("levels", "6m"))
+        if conf.get("quantizer", "fsq") == "rvq":
+            if "levels" in conf:
+                raise ValueError("model_conf.levels is an FSQ option; with quantizer: rvq give rvq_conf "
+                                 "(num_codebooks, codebook_size, dim, ...) instead")
+            conf["rvq_conf"] = rvq_conf_with_defaults(conf.get("rvq_conf") or {})
+        else:
+            conf["levels"] = resolve_levels(conf.get("levels", "6m"))
         # Written back so config.yaml records the actual levels, not a preset name that might change.
         args.model_conf = conf
         stats = getattr(args, "cmvn_stats", None)

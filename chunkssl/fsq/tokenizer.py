@@ -5,6 +5,10 @@ at a time (default 4 -> 40 ms, the frame rate of an encoder with 4x subsampling)
 ``[B, T // stack, channels]``. Every conv sees zeros past an utterance's end whether it is alone or
 padded in a batch (masks before each conv, per-frame LayerNorm, no BatchNorm), so batching does not
 change the codes.
+
+``quantizer: rvq`` swaps the FSQ bottleneck for a residual VQ (``chunkssl.codec.rvq``, options in
+``rvq_conf``) in the same encoder/decoder, trained on reconstruction plus the RVQ's commitment loss;
+its codes are ``[B, T', num_codebooks]`` and everything downstream (tokenize, code_info) is shared.
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ import torch
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
+from chunkssl.codec.rvq import ResidualVQ
 from chunkssl.fileio import DataError
 from chunkssl.fsq.features import GlobalCMVN, check_feats, length_mask, stack_frames, stacked_lengths
 from chunkssl.fsq.quantizer import FSQ
+
+QUANTIZERS = ("fsq", "rvq")
 
 
 class ResBlock1d(torch.nn.Module):
@@ -62,7 +69,8 @@ class ConvResNet(torch.nn.Module):
 
 
 class FSQTokenizer(AbsESPnetModel):
-    """Reconstruction autoencoder over stacked fbank whose bottleneck is an FSQ; its codes are targets."""
+    """Reconstruction autoencoder over stacked fbank whose bottleneck is an FSQ (or an RVQ); its codes
+    are targets."""
 
     def __init__(
         self,
@@ -75,8 +83,14 @@ class FSQTokenizer(AbsESPnetModel):
         dropout: float = 0.0,
         loss: str = "mse",
         cmvn_stats: str | None = None,
+        quantizer: str = "fsq",
+        rvq_conf: dict | None = None,
     ):
         super().__init__()
+        if quantizer not in QUANTIZERS:
+            raise ValueError(f"quantizer must be one of {QUANTIZERS}, got {quantizer!r}")
+        if rvq_conf is not None and quantizer != "rvq":
+            raise ValueError("rvq_conf is given but quantizer is 'fsq'; set quantizer: rvq to use it")
         if stack < 1:
             raise ValueError(f"stack must be >= 1, got {stack}")
         if loss not in ("mse", "l1"):
@@ -85,7 +99,11 @@ class FSQTokenizer(AbsESPnetModel):
         self.stack = stack
         self.loss_type = loss
         self.cmvn = GlobalCMVN(input_dim, cmvn_stats)
-        self.quantizer = FSQ(levels)
+        self.quantizer_type = quantizer
+        if quantizer == "rvq":
+            self.quantizer = ResidualVQ(**(rvq_conf or {}))
+        else:
+            self.quantizer = FSQ(levels)
         frame_dim = input_dim * stack
         self.encoder = ConvResNet(frame_dim, hidden, self.quantizer.dim, num_blocks, kernel_size, dropout)
         self.decoder = ConvResNet(self.quantizer.dim, hidden, frame_dim, num_blocks, kernel_size, dropout)
@@ -115,12 +133,22 @@ class FSQTokenizer(AbsESPnetModel):
 
     def encode(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Quantized values, int64 codes ``[B, T', channels]`` and token lengths."""
+        values, codes, out_lengths, _ = self._encode(feats, lengths)
+        return values, codes, out_lengths
+
+    def _encode(self, feats: torch.Tensor, lengths: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """:meth:`encode` plus the RVQ commitment loss (None for FSQ)."""
         stacked, out_lengths, mask = self.frontend(feats, lengths)
         if stacked.shape[1] == 0:
             raise DataError(f"every utterance in the batch is shorter than {self.stack} fbank frames "
                             f"(one token); remove such utterances (utt2num_frames < {self.stack})")
-        values, codes = self.quantizer(self.encoder(stacked, mask))
-        return values, codes, out_lengths
+        z = self.encoder(stacked, mask)
+        if self.quantizer_type == "rvq":
+            values, codes, commit = self.quantizer(z, mask)
+            return values, codes, out_lengths, commit
+        values, codes = self.quantizer(z)
+        return values, codes, out_lengths, None
 
     def decode(self, values: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Reconstruct normalised stacked fbank ``[B, T', stack*D]`` from quantized values."""
@@ -128,7 +156,10 @@ class FSQTokenizer(AbsESPnetModel):
 
     def decode_codes(self, codes: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Reconstruct normalised stacked fbank from integer codes ``[B, T', channels]``."""
-        values = self.quantizer.codes_to_values(codes.clamp(min=0), dtype=self.cmvn.mean.dtype)
+        if self.quantizer_type == "rvq":
+            values = self.quantizer.decode(codes.clamp(min=0)).to(self.cmvn.mean.dtype)
+        else:
+            values = self.quantizer.codes_to_values(codes.clamp(min=0), dtype=self.cmvn.mean.dtype)
         return self.decode(values * length_mask(lengths, codes.shape[1]).unsqueeze(-1), lengths)
 
     @torch.no_grad()
@@ -144,7 +175,7 @@ class FSQTokenizer(AbsESPnetModel):
                 **kwargs) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """Reconstruction loss of a padded fbank batch; utterances shorter than one stack are ignored."""
         check_feats(speech, speech_lengths, self.input_dim, self.stack, allow_short=True)
-        values, codes, lengths = self.encode(speech, speech_lengths)
+        values, codes, lengths, commit = self._encode(speech, speech_lengths)
         target, _, mask = self.frontend(speech, speech_lengths)
         recon = self.decode(values, lengths)
         valid = mask.unsqueeze(-1).to(recon.dtype)
@@ -154,6 +185,10 @@ class FSQTokenizer(AbsESPnetModel):
         loss = mse if self.loss_type == "mse" else diff.abs().sum() / n_values
         # Predicting the global mean is predicting 0 in normalised space: the baseline error.
         mean_mse = (target * valid).pow(2).sum() / n_values
+        extra = {}
+        if commit is not None:
+            loss = loss + self.quantizer.commitment_weight * commit
+            extra["commit"] = commit.detach()
         with torch.no_grad():
             used = self.quantizer.joint_index(codes[mask])
             usage = torch.unique(used).numel() / max(used.numel(), 1)
@@ -162,6 +197,7 @@ class FSQTokenizer(AbsESPnetModel):
             mse=mse.detach(),
             rel_mse=(mse / mean_mse.clamp(min=1e-8)).detach(),
             code_usage=torch.tensor(float(usage), device=loss.device),
+            **extra,
         )
         loss, stats, weight = force_gatherable((loss, stats, speech.shape[0]), loss.device)
         return loss, stats, weight
