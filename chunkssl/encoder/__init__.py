@@ -1,0 +1,5 @@
+"""Chunk conformer encoder and its building blocks."""
+
+from chunkssl.encoder.chunk_conformer import ChunkConformerEncoder
+
+__all__ = ["ChunkConformerEncoder"]

@@ -1,0 +1,132 @@
+"""Chunk conformer encoder: ESPnet ``AbsEncoder`` with chunk masks, CADA and chunk-aware convs.
+
+``forward`` is the ESPnet encoder interface (ASR/ST fine-tuning and decoding): 4x conv2d
+subsampling, then a plain chunk-masked pass with the configured chunk size and left-chunk limit
+(offline when the chunk size is -1). The SSL model calls :meth:`subsample` and :meth:`encode`
+itself so it can run the CADA layout and put its mask embedding on chosen positions.
+Chunk sizes here count encoder frames (40 ms each after subsampling 10 ms features).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from espnet2.asr.encoder.abs_encoder import AbsEncoder
+from espnet2.legacy.nets.pytorch_backend.nets_utils import make_pad_mask
+from espnet2.legacy.nets.pytorch_backend.transformer.subsampling import (
+    Conv2dSubsampling,
+    TooShortUttError,
+    check_short_utt,
+)
+from torch import nn
+
+from chunkssl.cada import Layout, build_layout
+from chunkssl.chunking import ChunkSampler
+from chunkssl.encoder.layer import ChunkConformerLayer
+
+
+class ChunkConformerEncoder(AbsEncoder):
+    """Conformer encoder for streaming-by-chunk and CADA pre-training.
+
+    Args:
+        input_size: feature dimension (80 for fbank).
+        output_size: model dimension.
+        attention_heads, linear_units, num_blocks: usual conformer sizes.
+        dropout_rate, attention_dropout_rate: dropout after sub-layers / on attention weights.
+        macaron_style, use_cnn_module, cnn_module_kernel: conformer block options (odd kernel).
+        chunk_size: chunk in encoder frames used by ``forward``; -1 = offline (full context).
+        left_chunks: previous chunks a chunk may attend to in ``forward``; -1 = unlimited.
+        dynamic_chunk: optional :class:`~chunkssl.chunking.ChunkSampler` options; when given,
+            ``forward`` in training mode draws chunk size and left limit per batch.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        output_size: int = 256,
+        attention_heads: int = 4,
+        linear_units: int = 1024,
+        num_blocks: int = 6,
+        dropout_rate: float = 0.1,
+        attention_dropout_rate: float = 0.0,
+        macaron_style: bool = True,
+        use_cnn_module: bool = True,
+        cnn_module_kernel: int = 15,
+        chunk_size: int = -1,
+        left_chunks: int = -1,
+        dynamic_chunk: Optional[dict] = None,
+    ):
+        super().__init__()
+        self._output_size = output_size
+        self.embed = Conv2dSubsampling(input_size, output_size, dropout_rate, pos_enc=nn.Identity())
+        self.xscale = math.sqrt(output_size)
+        self.input_dropout = nn.Dropout(dropout_rate)
+        self.encoders = nn.ModuleList(
+            ChunkConformerLayer(output_size, attention_heads, linear_units, cnn_module_kernel,
+                                dropout_rate, attention_dropout_rate, macaron_style, use_cnn_module)
+            for _ in range(num_blocks)
+        )
+        self.after_norm = nn.LayerNorm(output_size)
+        self.half_kernel = (cnn_module_kernel - 1) // 2 if use_cnn_module else 0
+        self.chunk_size = chunk_size
+        self.left_chunks = left_chunks
+        # not saved in the state dict, so an ASR encoder loads SSL weights whatever its options
+        self.chunk_sampler = ChunkSampler(**dynamic_chunk, persistent=False) if dynamic_chunk else None
+
+    def output_size(self) -> int:
+        """Model dimension of the outputs."""
+        return self._output_size
+
+    def subsample(self, xs_pad: torch.Tensor, ilens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """4x conv2d subsampling: features ``[B, T, F]`` to encoder frames ``[B, T', D]``, lengths."""
+        short, limit = check_short_utt(self.embed, xs_pad.size(1))
+        if short:
+            raise TooShortUttError(f"has {xs_pad.size(1)} frames and is too short for subsampling "
+                                   f"(it needs more than {limit} frames)", xs_pad.size(1), limit)
+        masks = (~make_pad_mask(ilens, maxlen=xs_pad.size(1))[:, None, :]).to(xs_pad.device)
+        x, masks = self.embed(xs_pad, masks)
+        return self.input_dropout(x * self.xscale), masks.squeeze(1).sum(-1)
+
+    def layout(self, lengths: torch.Tensor, chunk_size: int | None, left_chunks: int | None,
+               cada: bool, num_frames: int | None = None) -> Layout:
+        """The :class:`~chunkssl.cada.Layout` this encoder uses for a batch of ``lengths`` frames."""
+        return build_layout(lengths, chunk_size, left_chunks, cada, self.half_kernel, num_frames)
+
+    def encode_layout(self, h: torch.Tensor, layout: Layout) -> torch.Tensor:
+        """Run the conformer blocks on a layout tensor ``h [B, P, D]``."""
+        for layer in self.encoders:
+            h = layer(h, layout)
+        return self.after_norm(h)
+
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor, chunk_size: int | None,
+               left_chunks: int | None, cada: bool, replace: torch.Tensor | None = None,
+               replacement: torch.Tensor | None = None,
+               layout: Layout | None = None) -> tuple[torch.Tensor, Layout]:
+        """Encode subsampled frames ``x [B, T, D]``; returns the layout outputs ``[B, P, D]``.
+
+        ``replace [B, P]`` marks layout positions whose input is swapped for ``replacement [D]``
+        (the SSL mask embedding) before the first block. ``layout`` reuses a prebuilt layout
+        (it must match the other arguments).
+        """
+        if layout is None:
+            layout = self.layout(lengths, chunk_size, left_chunks, cada, x.size(1))
+        h = x[:, layout.source]
+        if replace is not None:
+            h = torch.where(replace.unsqueeze(-1), replacement.to(h.dtype), h)
+        return self.encode_layout(h, layout), layout
+
+    def forward(
+        self,
+        xs_pad: torch.Tensor,
+        ilens: torch.Tensor,
+        prev_states: torch.Tensor = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """ESPnet encoder interface: chunk-masked encoding, returns ``(out, out_lens, None)``."""
+        x, lengths = self.subsample(xs_pad, ilens)
+        chunk_size, left_chunks = self.chunk_size, self.left_chunks
+        if self.training and self.chunk_sampler is not None:
+            chunk_size, left_chunks = self.chunk_sampler()
+        out, _ = self.encode(x, lengths, chunk_size, left_chunks, cada=False)
+        return out, lengths, None

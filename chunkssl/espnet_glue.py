@@ -1,0 +1,37 @@
+"""Make ESPnet aware of chunkssl: import this module before building an ESPnet parser or model.
+
+On import it registers the ``chunk_conformer`` encoder in ESPnet's ASR and ST tasks (so
+``--encoder chunk_conformer`` and ``--init_param ssl.pth:encoder:encoder`` work there) and the
+``kaldiio_ark`` data type, which reads what kaldiio writes: Kaldi float matrices and also the
+NPY-payload integer matrices of ``fsq_tokenize`` (ESPnet's own ``kaldi_ark`` reads only the former).
+Registering twice is harmless.
+"""
+
+from __future__ import annotations
+
+import kaldiio
+from espnet2.tasks import asr, st
+from espnet2.train import dataset
+
+from chunkssl.encoder import ChunkConformerEncoder
+
+ENCODER_NAME = "chunk_conformer"
+
+
+def _kaldiio_loader(path: str, max_cache_fd: int = 0):
+    return kaldiio.load_scp(path, max_cache_fd=max_cache_fd)
+
+
+def register() -> None:
+    """Register the encoder choice and the ``kaldiio_ark`` data type (idempotent)."""
+    for choices in (asr.encoder_choices, st.encoder_choices):
+        choices.classes.setdefault(ENCODER_NAME, ChunkConformerEncoder)
+    dataset.DATA_TYPES.setdefault("kaldiio_ark", dict(
+        func=_kaldiio_loader,
+        kwargs=["max_cache_fd"],
+        help="Kaldi ark/scp read with kaldiio: float matrices and NPY-payload int matrices "
+             "(FSQ codes).\n\n   utterance_id_A /some/where/codes.1.ark:123\n   ...",
+    ))
+
+
+register()

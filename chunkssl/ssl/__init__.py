@@ -1,0 +1,1 @@
+"""Chunk SSL pre-training: the ESPnet model and task."""

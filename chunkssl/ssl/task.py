@@ -1,0 +1,142 @@
+"""ESPnet task for Chunk SSL pre-training (data: fbank ``speech`` and FSQ ``codes``).
+
+Typical data options::
+
+    --train_data_path_and_name_and_type dump/fbank/train/feats.scp,speech,kaldi_ark
+    --train_data_path_and_name_and_type dump/codes/train/codes.scp,codes,kaldiio_ark
+    --code_info dump/codes/train/code_info.yaml
+
+``--code_info`` supplies the FSQ levels and channel groups of the loss; they are copied into
+``model_conf`` so the saved ``config.yaml`` rebuilds the model on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable, Collection, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+import yaml
+from espnet2.asr.encoder.abs_encoder import AbsEncoder
+from espnet2.asr.specaug.abs_specaug import AbsSpecAug
+from espnet2.asr.specaug.specaug import SpecAug
+from espnet2.layers.abs_normalize import AbsNormalize
+from espnet2.layers.global_mvn import GlobalMVN
+from espnet2.layers.utterance_mvn import UtteranceMVN
+from espnet2.tasks.abs_task import AbsTask
+from espnet2.torch_utils.initialize import initialize
+from espnet2.train.class_choices import ClassChoices
+from espnet2.train.collate_fn import CommonCollateFn
+from espnet2.train.trainer import Trainer
+from espnet2.utils.get_default_kwargs import get_default_kwargs
+from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet2.utils.types import str_or_none
+
+import chunkssl.espnet_glue  # noqa: F401  (registers chunk_conformer and kaldiio_ark)
+from chunkssl.encoder import ChunkConformerEncoder
+from chunkssl.fileio import DataError
+from chunkssl.ssl.model import DEFAULT_DYNAMIC_CHUNK, ChunkSSLModel
+
+normalize_choices = ClassChoices("normalize", classes=dict(global_mvn=GlobalMVN, utterance_mvn=UtteranceMVN),
+                                 type_check=AbsNormalize, default=None, optional=True)
+specaug_choices = ClassChoices("specaug", classes=dict(specaug=SpecAug), type_check=AbsSpecAug,
+                               default=None, optional=True)
+encoder_choices = ClassChoices("encoder", classes=dict(chunk_conformer=ChunkConformerEncoder),
+                               type_check=AbsEncoder, default="chunk_conformer")
+
+
+def levels_from_code_info(path: str | Path) -> tuple[list[int], list[int]]:
+    """``(levels per channel, channels per group)`` from a ``code_info.yaml`` of fsq_tokenize."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: code_info.yaml not found (it is written by chunkssl.bin.fsq_tokenize)")
+    with open(path, encoding="utf-8") as f:
+        info = yaml.safe_load(f)
+    groups = info.get("groups") if isinstance(info, dict) else None
+    if not groups or not all(isinstance(g, list) and g for g in groups):
+        raise DataError(f"{path}: expected 'groups:' as a list of per-group level lists, e.g. [[8, 5], [5, 5]]")
+    levels = [int(v) for g in groups for v in g]
+    if isinstance(info.get("levels"), list) and [int(v) for v in info["levels"]] != levels:
+        raise DataError(f"{path}: 'levels' {info['levels']} disagree with the flattened 'groups' {groups}")
+    return levels, [len(g) for g in groups]
+
+
+def _default_model_conf() -> dict:
+    conf = get_default_kwargs(ChunkSSLModel)
+    for built_by_the_task in ("normalize", "specaug"):
+        conf.pop(built_by_the_task, None)
+    conf["dynamic_chunk"] = dict(DEFAULT_DYNAMIC_CHUNK)
+    return conf
+
+
+class ChunkSSLTask(AbsTask):
+    """Chunk SSL pre-training on ESPnet's trainer (checkpoints, resume, DDP, tensorboard)."""
+
+    num_optimizers: int = 1
+    class_choices_list = [normalize_choices, specaug_choices, encoder_choices]
+    trainer = Trainer
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser):
+        """Task options: input size, code_info, init and the model configuration."""
+        group = parser.add_argument_group("Task related")
+        group.add_argument("--input_size", type=int, default=80, help="Feature dimension of speech")
+        group.add_argument("--code_info", type=str_or_none, default=None,
+                           help="code_info.yaml from fsq_tokenize: FSQ levels and groups for the loss "
+                                "(or give model_conf levels/group_sizes)")
+        group.add_argument("--init", type=lambda x: str_or_none(x.lower()), default=None,
+                           choices=["xavier_uniform", "xavier_normal", "kaiming_uniform",
+                                    "kaiming_normal", None],
+                           help="The initialization method")
+        group.add_argument("--model_conf", action=NestedDictAction,
+                           default=_default_model_conf(),
+                           help="Keyword arguments of ChunkSSLModel")
+        for class_choices in cls.class_choices_list:
+            class_choices.add_arguments(group)
+
+    @classmethod
+    def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable[
+        [Collection[Tuple[str, Dict[str, np.ndarray]]]], Tuple[List[str], Dict[str, torch.Tensor]]
+    ]:
+        """Pad features with 0 and codes with -1 (never read: lengths bound every use)."""
+        return CommonCollateFn(float_pad_value=0.0, int_pad_value=-1)
+
+    @classmethod
+    def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Optional[Callable]:
+        """No preprocessing: features and codes are used as stored."""
+        return None
+
+    @classmethod
+    def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        """``speech`` (fbank) and ``codes`` (FSQ targets)."""
+        return ("speech",) if inference else ("speech", "codes")
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        """None."""
+        return ()
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace) -> ChunkSSLModel:
+        """Build normalisation, SpecAug, the chunk conformer and the SSL model from ``args``."""
+        model_conf = dict(args.model_conf)
+        if getattr(args, "code_info", None):
+            levels, group_sizes = levels_from_code_info(args.code_info)
+            model_conf["levels"], model_conf["group_sizes"] = levels, group_sizes
+            args.model_conf = model_conf  # saved in config.yaml: the model rebuilds without the file
+        if not model_conf.get("levels"):
+            raise ValueError("the SSL loss needs the FSQ levels: pass --code_info <codes dir>/code_info.yaml "
+                             "or --model_conf levels=[...] group_sizes=[...]")
+        normalize = None
+        if args.normalize is not None:
+            normalize = normalize_choices.get_class(args.normalize)(**args.normalize_conf)
+        specaug = None
+        if args.specaug is not None:
+            specaug = specaug_choices.get_class(args.specaug)(**args.specaug_conf)
+        encoder = encoder_choices.get_class(args.encoder)(input_size=args.input_size, **args.encoder_conf)
+        model = ChunkSSLModel(encoder=encoder, normalize=normalize, specaug=specaug, **model_conf)
+        if args.init is not None:
+            initialize(model, args.init)
+        return model
