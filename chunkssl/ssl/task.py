@@ -47,6 +47,14 @@ encoder_choices = ClassChoices("encoder", classes=dict(chunk_conformer=ChunkConf
                                type_check=AbsEncoder, default="chunk_conformer")
 
 
+def loss_groups(num_channels: int, group_channels: int) -> list[int]:
+    """Channels per softmax group when consecutive channels are grouped ``group_channels`` at a time."""
+    if group_channels < 1:
+        raise ValueError(f"model_conf group_channels must be >= 1, got {group_channels}")
+    full, rest = divmod(num_channels, group_channels)
+    return [group_channels] * full + ([rest] if rest else [])
+
+
 def levels_from_code_info(path: str | Path) -> tuple[list[int], list[int]]:
     """``(levels per channel, channels per group)`` from a ``code_info.yaml`` of fsq_tokenize."""
     path = Path(path)
@@ -125,7 +133,12 @@ class ChunkSSLTask(AbsTask):
         if getattr(args, "code_info", None):
             levels, group_sizes = levels_from_code_info(args.code_info)
             model_conf["levels"], model_conf["group_sizes"] = levels, group_sizes
-            args.model_conf = model_conf  # saved in config.yaml: the model rebuilds without the file
+        group_channels = model_conf.pop("group_channels", None)
+        if group_channels and model_conf.get("levels"):
+            # The tokenizer's own grouping can be one group of millions of classes (the 6m preset):
+            # the loss instead cuts the channels into softmax groups of a fixed number of channels.
+            model_conf["group_sizes"] = loss_groups(len(model_conf["levels"]), int(group_channels))
+        args.model_conf = model_conf  # saved in config.yaml: the model rebuilds without the file
         if not model_conf.get("levels"):
             raise ValueError("the SSL loss needs the FSQ levels: pass --code_info <codes dir>/code_info.yaml "
                              "or --model_conf levels=[...] group_sizes=[...]")
