@@ -131,8 +131,8 @@ if run_stage 7 "pack $ssl_exp"; then
   [ -e "$model" ] || { log "$model is missing: run stage 6 first"; exit 1; }
   python -m espnet2.bin.pack ssl --ssl_train_config "$ssl_exp/config.yaml" --ssl_model_file "$model" \
     --option "$fb/$train_set/cmvn_stats.npz" --option "$tok_dir/$train_set/code_info.yaml" \
-    --outpath "$ssl_exp/packed.zip.tmp"
-  mv "$ssl_exp/packed.zip.tmp" "$ssl_exp/packed.zip"
+    --outpath "$ssl_exp/packed.tmp.zip"
+  mv "$ssl_exp/packed.tmp.zip" "$ssl_exp/packed.zip"
   log "packed: $ssl_exp/packed.zip; fine-tune with --init_param $model:encoder:encoder"
 fi
 
