@@ -156,19 +156,29 @@ def test_feats_and_codes_length_mismatch_is_reported():
         model(speech, speech_lengths, codes, codes_lengths - 10)
 
 
-def test_pretrained_encoder_loads_into_an_espnet_asr_model(tmp_path):
+@pytest.mark.parametrize("task", ["asr", "st"])
+def test_pretrained_encoder_loads_into_an_espnet_asr_or_st_model(tmp_path, task):
     import chunkssl.espnet_glue  # noqa: F401
     from espnet2.tasks.asr import ASRTask
+    from espnet2.tasks.st import STTask
     from espnet2.torch_utils.load_pretrained_model import load_pretrained_model
 
     encoder_conf = "{output_size: 16, attention_heads: 2, linear_units: 24, num_blocks: 2, cnn_module_kernel: 5}"
     tokens = tmp_path / "tokens.txt"
     tokens.write_text("<blank>\n<unk>\na\nb\n<sos/eos>\n")
-    args = ASRTask.get_parser().parse_args([
-        "--token_list", str(tokens), "--input_size", "20", "--encoder", "chunk_conformer",
-        "--encoder_conf", encoder_conf, "--decoder", "none", "--model_conf", "ctc_weight=1.0",
-    ])
-    asr = ASRTask.build_model(args)
+    if task == "asr":
+        args = ASRTask.get_parser().parse_args([
+            "--token_list", str(tokens), "--input_size", "20", "--encoder", "chunk_conformer",
+            "--encoder_conf", encoder_conf, "--decoder", "none", "--model_conf", "ctc_weight=1.0",
+        ])
+        asr = ASRTask.build_model(args)
+    else:
+        args = STTask.get_parser().parse_args([
+            "--token_list", str(tokens), "--input_size", "20", "--encoder", "chunk_conformer",
+            "--src_token_list", str(tokens), "--encoder_conf", encoder_conf, "--decoder", "transformer",
+            "--decoder_conf", "{attention_heads: 2, linear_units: 16, num_blocks: 1}",
+        ])
+        asr = STTask.build_model(args)
     ssl = _model().float()
     with torch.no_grad():
         for p in ssl.parameters():
