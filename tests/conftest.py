@@ -39,3 +39,23 @@ def script_env() -> dict:
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), str(UTILS), env.get("PATH", "")])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
     return env
+
+
+def make_recipe(tmp_path: Path, corpus: str, task: str) -> Path:
+    """A scratch copy of egs2/<corpus>/<task>: made by setup.sh in a tree that links the repo's
+    TEMPLATE, utils, conf and .venv, with the recipe's own local/ scripts and run.sh copied in."""
+    import shutil
+    import subprocess
+
+    root = tmp_path / "repo"
+    (root / "egs2").mkdir(parents=True, exist_ok=True)
+    for name in ("egs2/TEMPLATE", "utils", "conf", ".venv"):
+        if not (root / name).exists():
+            (root / name).symlink_to(REPO / name)
+    dest = root / "egs2" / corpus / task
+    subprocess.run(["bash", str(REPO / "egs2/TEMPLATE/setup.sh"), str(dest)], check=True, capture_output=True)
+    src = REPO / "egs2" / corpus / task
+    shutil.copytree(src / "local", dest / "local", dirs_exist_ok=True)  # follows links: a real copy
+    if (src / "run.sh").exists():
+        shutil.copy(src / "run.sh", dest / "run.sh")
+    return dest

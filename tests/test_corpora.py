@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,30 +10,7 @@ import pytest
 from chunkssl.corpora import Utterance, write_data_dir
 from chunkssl.corpora.fsdd import split_of
 from chunkssl.fileio import DataError, read_kv
-from conftest import REPO, shared_corpus
-
-
-def _recipe_copy(tmp_path: Path, corpus: str, task: str = "asr1") -> Path:
-    """A scratch recipe folder made by setup.sh, with the corpus's own local/ and run.sh."""
-    dest = tmp_path / "egs2" / corpus / task
-    subprocess.run(["bash", str(REPO / "egs2/TEMPLATE/setup.sh"), str(dest)], check=True, capture_output=True)
-    src = REPO / "egs2" / corpus / task
-    shutil.copytree(src / "local", dest / "local", dirs_exist_ok=True)
-    shutil.copy(src / "run.sh", dest / "run.sh")
-    return dest
-
-
-def _link_repo(tmp_path: Path) -> None:
-    """setup.sh links relative to the recipe; make ../../TEMPLATE and ../../../utils resolve."""
-    (tmp_path / "egs2" / "TEMPLATE").symlink_to(REPO / "egs2" / "TEMPLATE")
-    (tmp_path / "utils").symlink_to(REPO / "utils")
-    (tmp_path / ".venv").symlink_to(REPO / ".venv")
-
-
-def _make_recipe(tmp_path: Path, corpus: str) -> Path:
-    (tmp_path / "egs2").mkdir()
-    _link_repo(tmp_path)
-    return _recipe_copy(tmp_path, corpus)
+from conftest import make_recipe, shared_corpus
 
 
 def test_fsdd_split_rule():
@@ -45,7 +21,7 @@ def test_fsdd_split_rule():
 
 def test_fsdd_data_sh_on_real_corpus(tmp_path, script_env):
     fsdd = shared_corpus("fsdd")
-    recipe = _make_recipe(tmp_path, "fsdd")
+    recipe = make_recipe(tmp_path, "fsdd", "asr1")
     env = dict(script_env, FSDD=str(fsdd))
     subprocess.run(["bash", "local/data.sh"], cwd=recipe, env=env, check=True, capture_output=True)
     counts = {s: len(read_kv(recipe / "data" / s / "text")) for s in ("train", "dev", "test")}
@@ -62,7 +38,7 @@ def test_fsdd_data_sh_on_real_corpus(tmp_path, script_env):
 
 def test_an4_data_sh_on_mini_an4(tmp_path, script_env):
     an4 = shared_corpus("mini_an4")
-    recipe = _make_recipe(tmp_path, "an4")
+    recipe = make_recipe(tmp_path, "an4", "asr1")
     env = dict(script_env, AN4=str(an4))
     subprocess.run(["bash", "local/data.sh"], cwd=recipe, env=env, check=True, capture_output=True)
     train = dict(read_kv(recipe / "data/train/text"))
@@ -94,7 +70,7 @@ def test_write_data_dir_sorts_and_rejects_duplicates(tmp_path):
 def test_an4_recipe_data_and_feature_stages(tmp_path, script_env, monkeypatch):
     """run.sh stages 1-2 on mini_an4: data dirs, validation, fbank; a rerun of stage 2 is a no-op."""
     an4 = shared_corpus("mini_an4")
-    recipe = _make_recipe(tmp_path, "an4")
+    recipe = make_recipe(tmp_path, "an4", "asr1")
     env = dict(script_env, AN4=str(an4))
     r = subprocess.run(["bash", "run.sh", "--nj", "1"], cwd=recipe, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -20,22 +20,11 @@ import soundfile as sf
 from chunkssl.corpora import librilight, librispeech, yesno
 from chunkssl.datadir import load_data_dir
 from chunkssl.fileio import DataError, read_kv
-from conftest import REPO, shared_corpus
+from conftest import REPO, make_recipe, shared_corpus
 
 RATE = 16000
 
 
-def _recipe(tmp_path: Path, corpus: str, task: str) -> Path:
-    """A scratch copy of egs2/<corpus>/<task> made by setup.sh, with the repo's local/ scripts."""
-    root = tmp_path / "repo"
-    (root / "egs2").mkdir(parents=True)
-    (root / "egs2" / "TEMPLATE").symlink_to(REPO / "egs2" / "TEMPLATE")
-    (root / "utils").symlink_to(REPO / "utils")
-    (root / ".venv").symlink_to(REPO / ".venv")
-    dest = root / "egs2" / corpus / task
-    subprocess.run(["bash", str(REPO / "egs2/TEMPLATE/setup.sh"), str(dest)], check=True, capture_output=True)
-    shutil.copytree(REPO / "egs2" / corpus / task / "local", dest / "local", dirs_exist_ok=True)
-    return dest
 
 
 def _fake_downloaders(tmp_path: Path, env: dict) -> tuple[dict, Path]:
@@ -84,7 +73,7 @@ def test_yesno_transcript_from_file_name():
 
 def test_yesno_data_sh_on_real_corpus(tmp_path, script_env):
     src = shared_corpus("yesno")
-    recipe = _recipe(tmp_path, "yesno", "asr1")
+    recipe = make_recipe(tmp_path, "yesno", "asr1")
     env = dict(script_env, YESNO=str(src))
     r = _sh(recipe, env, "local/data.sh")
     assert r.returncode == 0, r.stderr
@@ -104,7 +93,7 @@ def test_yesno_data_sh_on_real_corpus(tmp_path, script_env):
 
 def test_yesno_download_skips_present_corpus(tmp_path, script_env):
     src = shared_corpus("yesno")
-    recipe = _recipe(tmp_path, "yesno", "asr1")
+    recipe = make_recipe(tmp_path, "yesno", "asr1")
     env, log = _fake_downloaders(tmp_path, script_env)
     r = _sh(recipe, env, "local/download.sh", str(src))
     assert r.returncode == 0 and "already present; skipping" in r.stdout and not log.exists()
@@ -161,7 +150,7 @@ def _build_librispeech(root: Path) -> dict:
 def test_librispeech_data_sh_official_and_finetuning_layouts(tmp_path, script_env):
     corpus = tmp_path / "corpus"
     rows = _build_librispeech(corpus)
-    recipe = _recipe(tmp_path, "librispeech", "asr1")
+    recipe = make_recipe(tmp_path, "librispeech", "asr1")
     env, log = _fake_downloaders(tmp_path, dict(script_env, LIBRISPEECH=str(corpus)))
     r = _sh(recipe, env, "local/data.sh", "--subsets", "train-clean-100 dev-clean train-10min train-1h train-10h",
             "--combine", "train_all=train-clean-100,dev-clean")
@@ -195,7 +184,7 @@ def test_librispeech_data_sh_official_and_finetuning_layouts(tmp_path, script_en
 def test_librispeech_ssl1_data_sh_merges_training_subsets(tmp_path, script_env):
     corpus = tmp_path / "corpus"
     rows = _build_librispeech(corpus)
-    recipe = _recipe(tmp_path, "librispeech", "ssl1")
+    recipe = make_recipe(tmp_path, "librispeech", "ssl1")
     env, log = _fake_downloaders(tmp_path, dict(script_env, LIBRISPEECH=str(corpus)))
     r = _sh(recipe, env, "local/data.sh", "--subsets", "train-clean-100 dev-clean",
             "--combine", "train_both=train-clean-100,dev-clean")
@@ -208,7 +197,7 @@ def test_librispeech_ssl1_data_sh_merges_training_subsets(tmp_path, script_env):
 
 
 def test_librispeech_download_uses_official_urls_for_missing_parts(tmp_path, script_env):
-    recipe = _recipe(tmp_path, "librispeech", "asr1")
+    recipe = make_recipe(tmp_path, "librispeech", "asr1")
     env, log = _fake_downloaders(tmp_path, script_env)
     (tmp_path / "dl" / "LibriSpeech" / "dev-clean").mkdir(parents=True)
     r = _sh(recipe, env, "local/download.sh", "--subsets", "dev-clean test-other", str(tmp_path / "dl"))
@@ -231,7 +220,7 @@ def test_librispeech_download_unpacks_then_skips(tmp_path, script_env):
     with tarfile.open(served / "dev-clean.tar.gz", "w:gz") as tar:  # as openslr ships it
         tar.add(fixture / "LibriSpeech/README.TXT", "LibriSpeech/README.TXT")
         tar.add(fixture / "LibriSpeech/dev-clean", "LibriSpeech/dev-clean")
-    recipe = _recipe(tmp_path, "librispeech", "asr1")
+    recipe = make_recipe(tmp_path, "librispeech", "asr1")
     env, log = _serving_downloader(tmp_path, dict(script_env, LIBRISPEECH=str(tmp_path / "dl")), served)
     r = _sh(recipe, env, "local/data.sh", "--subsets", "dev-clean")
     assert r.returncode == 0, r.stderr
@@ -319,7 +308,7 @@ def test_librilight_data_sh_cuts_vad_segments(tmp_path, script_env):
     corpus = tmp_path / "corpus"
     waves = _build_librilight(corpus)
     rec_b, rec_a = sorted(waves)
-    recipe = _recipe(tmp_path, "librilight", "ssl1")
+    recipe = make_recipe(tmp_path, "librilight", "ssl1")
     env, log = _fake_downloaders(tmp_path, dict(script_env, LIBRILIGHT=str(corpus)))
     r = _sh(recipe, env, "local/data.sh", "--max-seg-sec", "5", "--dev-recordings", "1")
     assert r.returncode == 0, r.stderr
@@ -350,7 +339,7 @@ def test_librilight_download_unpacks_then_skips(tmp_path, script_env):
     served.mkdir()
     with tarfile.open(served / "small.tar", "w") as tar:
         tar.add(fixture / "small", "small")
-    recipe = _recipe(tmp_path, "librilight", "ssl1")
+    recipe = make_recipe(tmp_path, "librilight", "ssl1")
     env, log = _serving_downloader(tmp_path, dict(script_env, LIBRILIGHT=str(tmp_path / "dl")), served)
     r = _sh(recipe, env, "local/data.sh")
     assert r.returncode == 0, r.stderr
@@ -365,7 +354,7 @@ def test_librilight_download_unpacks_then_skips(tmp_path, script_env):
 
 
 def test_librilight_download_and_bad_input(tmp_path, script_env):
-    recipe = _recipe(tmp_path, "librilight", "ssl1")
+    recipe = make_recipe(tmp_path, "librilight", "ssl1")
     env, log = _fake_downloaders(tmp_path, script_env)
     r = _sh(recipe, env, "local/download.sh", "--subsets", "medium", str(tmp_path / "dl"))
     assert r.returncode != 0

@@ -19,23 +19,12 @@ import soundfile as sf
 from chunkssl.corpora import libritrans, must_c
 from chunkssl.datadir import load_data_dir
 from chunkssl.fileio import DataError, read_kv
-from conftest import REPO, shared_corpus
+from conftest import REPO, make_recipe, shared_corpus
 
 RATE = 16000
 MS = RATE // 1000
 
 
-def _recipe(tmp_path: Path, corpus: str, task: str) -> Path:
-    """A scratch copy of egs2/<corpus>/<task> made by setup.sh, with the repo's local/ scripts."""
-    root = tmp_path / "repo"
-    (root / "egs2").mkdir(parents=True)
-    (root / "egs2" / "TEMPLATE").symlink_to(REPO / "egs2" / "TEMPLATE")
-    (root / "utils").symlink_to(REPO / "utils")
-    (root / ".venv").symlink_to(REPO / ".venv")
-    dest = root / "egs2" / corpus / task
-    subprocess.run(["bash", str(REPO / "egs2/TEMPLATE/setup.sh"), str(dest)], check=True, capture_output=True)
-    shutil.copytree(REPO / "egs2" / corpus / task / "local", dest / "local", dirs_exist_ok=True)
-    return dest
 
 
 def _sh(recipe: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -65,7 +54,7 @@ def test_split_readers_hand_examples():
 def test_libritrans_data_sh_on_real_corpus(tmp_path, script_env):
     src = shared_corpus("libritrans")
     rows = _raw_libritrans()
-    recipe = _recipe(tmp_path, "libritrans", "st1")
+    recipe = make_recipe(tmp_path, "libritrans", "st1")
     r = _sh(recipe, dict(script_env, LIBRITRANS=str(src)), "local/data.sh")
     assert r.returncode == 0, r.stderr
     by_id = {f"{row['reader']}-{row['name']}": row for row in rows}
@@ -173,7 +162,7 @@ def test_must_c_data_sh_cuts_talks_back_into_utterances(tmp_path, script_env):
             got = sf.read(corpus / f"en-fr/data/{split}/wav" / seg["wav"], dtype="int16",
                           start=round(seg["offset"] * RATE), frames=round(seg["duration"] * RATE))[0]
             np.testing.assert_array_equal(got, utt)
-    recipe = _recipe(tmp_path, "must_c", "st1")
+    recipe = make_recipe(tmp_path, "must_c", "st1")
     env = dict(script_env, MUST_C=str(corpus))
     r = _sh(recipe, env, "local/data.sh", "--tgt", "fr", "--splits", "train tst-COMMON")
     assert r.returncode == 0, r.stderr
@@ -201,7 +190,7 @@ def test_must_c_data_sh_cuts_talks_back_into_utterances(tmp_path, script_env):
 def test_must_c_bad_input_names_the_file(tmp_path, script_env):
     corpus = tmp_path / "mustc"
     _build_must_c(corpus)
-    recipe = _recipe(tmp_path, "must_c", "st1")
+    recipe = make_recipe(tmp_path, "must_c", "st1")
     r = _sh(recipe, dict(script_env, MUST_C=str(corpus)), "local/data.sh")  # default --tgt de
     assert r.returncode != 0 and "MuST-C en-de not found" in r.stderr and "ict.fbk.eu" in r.stderr
     with pytest.raises(DataError, match="no en-de/data folder"):

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import make_recipe
 
 
 @pytest.fixture
 def recipe(tmp_path: Path) -> Path:
-    """A copy of egs2/mini_synth/ssl1 made by setup.sh inside a scratch tree that links the repo."""
-    (tmp_path / "egs2").mkdir()
-    (tmp_path / "egs2" / "TEMPLATE").symlink_to(REPO / "egs2" / "TEMPLATE")
-    for name in ("utils", ".venv", "conf"):
-        (tmp_path / name).symlink_to(REPO / name)
-    dest = tmp_path / "egs2" / "mini_synth" / "ssl1"
-    subprocess.run(["bash", str(REPO / "egs2/TEMPLATE/setup.sh"), str(dest)], check=True, capture_output=True)
-    shutil.copy(REPO / "egs2/mini_synth/asr1/local/data.sh", dest / "local" / "data.sh")
-    shutil.copy(REPO / "egs2/mini_synth/ssl1/run.sh", dest / "run.sh")
-    return dest
+    return make_recipe(tmp_path, "mini_synth", "ssl1")
 
 
 TINY = ["--nj", "1", "--local-data-opts", "--num-utts 40 --seed 3", "--tokenizers", "tiny bestrq",
