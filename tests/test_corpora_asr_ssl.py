@@ -20,7 +20,7 @@ import soundfile as sf
 from chunkssl.corpora import librilight, librispeech, yesno
 from chunkssl.datadir import load_data_dir
 from chunkssl.fileio import DataError, read_kv
-from conftest import REPO, make_recipe, shared_corpus
+from conftest import make_recipe, shared_corpus
 
 RATE = 16000
 

@@ -8,7 +8,6 @@ milliseconds first.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import soundfile as sf
 from chunkssl.corpora import libritrans, must_c
 from chunkssl.datadir import load_data_dir
 from chunkssl.fileio import DataError, read_kv
-from conftest import REPO, make_recipe, shared_corpus
+from conftest import make_recipe, shared_corpus
 
 RATE = 16000
 MS = RATE // 1000
