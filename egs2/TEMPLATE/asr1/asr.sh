@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # ASR recipe stages. A corpus's run.sh sets the options and calls this script.
 #   1: data preparation (local/data.sh)      2: validation and fbank features
+#   3: token list (sentencepiece)             4: shape files
+#   5: training (ESPnet, chunk conformer, dynamic chunks; optionally from a Chunk SSL checkpoint)
+#   6: batch decoding over a chunk-size sweep (chunk mask = simulated streaming; "full" = offline)
+#   7: true streaming decoding (incremental fbank, cached encoder, CTC prefix search, rescoring)
+#   8: scoring (WER, RTF, latency) and exp/asr_<tag>/RESULTS.md with a WER-vs-chunk plot
 set -euo pipefail
 
 stage=1
@@ -12,14 +17,34 @@ valid_set=dev
 test_sets="test"
 dump_dir=dump
 local_data_opts=""
+token_type=bpe              # bpe, unigram or char
+nbpe=100
+asr_config=""               # default: $CHUNKSSL_ROOT/conf/asr/chunk_conformer_tiny.yaml
+asr_tag=""                  # exp/asr_<tag>; default: the config name
+asr_train_opts=""
+pretrained_model=""         # Chunk SSL checkpoint (e.g. ../ssl1/exp/ssl_x/valid.acc.best.pth): loads its encoder
+ngpu=0
+inference_model=valid.acc.best.pth
+decode_chunks="160 320 640 1280 full"
+stream_chunks="640"
+decode_mode=rescore         # rescore: CTC prefix beam search + attention rescoring; joint: ESPnet's joint search
+beam_size=10
+ctc_weight=0.3
+left_chunks=-1
 help_message="Usage: $0 --train-set <set> --valid-set <set> --test-sets '<set> ...' [--stage N] [--stop-stage N] [--nj N]"
 
+cmdline="$0 $*"
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
 . "$(dirname "$(readlink -f "$0")")/../stages.sh"
 
 all_sets=$(echo $train_set $valid_set $test_sets | tr ' ' '\n' | awk '!seen[$0]++' | tr '\n' ' ')
+asr_config=${asr_config:-$CHUNKSSL_ROOT/conf/asr/chunk_conformer_tiny.yaml}
+asr_tag=${asr_tag:-$(basename "${asr_config%.yaml}")}
+asr_exp=exp/asr_$asr_tag
+fb=$dump_dir/fbank
+token_dir=data/token_list/${token_type}$([ "$token_type" = char ] || echo "$nbpe")
 
 if run_stage 1 "data preparation: local/data.sh"; then
   stage_data "$local_data_opts" $all_sets
@@ -27,6 +52,80 @@ fi
 
 if run_stage 2 "validate data dirs and compute fbank into $dump_dir/fbank"; then
   stage_fbank $all_sets
+fi
+
+if run_stage 3 "token list from data/$train_set/text into $token_dir"; then
+  python -m chunkssl.bin.make_token_list --text "data/$train_set/text" --out-dir "$token_dir" \
+    --token-type "$token_type" --vocab-size "$nbpe"
+fi
+
+if run_stage 4 "shape files for $train_set and $valid_set"; then
+  for s in $train_set $valid_set; do
+    mkdir -p "$asr_exp/stats/$s"
+    awk '{print $1, $2 ",80"}' "$fb/$s/utt2num_frames" > "$asr_exp/stats/$s/speech_shape.tmp"
+    mv "$asr_exp/stats/$s/speech_shape.tmp" "$asr_exp/stats/$s/speech_shape"
+  done
+fi
+
+if run_stage 5 "ASR training: $asr_exp (log: $asr_exp/train.log)"; then
+  init=()
+  if [ -n "$pretrained_model" ]; then
+    [ -e "$pretrained_model" ] || { log "--pretrained-model $pretrained_model not found: run the ssl1 recipe first"; exit 1; }
+    init=(--init_param "$pretrained_model:encoder:encoder")
+  fi
+  bpe=()
+  [ "$token_type" = char ] || bpe=(--bpemodel "$token_dir/bpe.model")
+  tok_type=$token_type; [ "$token_type" = unigram ] && tok_type=bpe
+  # shellcheck disable=SC2086
+  ${cuda_cmd} --gpu "$ngpu" "$asr_exp/train.log" \
+    python -m chunkssl.bin.asr_train --config "$asr_config" --output_dir "$asr_exp" --ngpu "$ngpu" --resume true \
+      --input_size 80 --normalize_conf "stats_file=$fb/$train_set/cmvn_stats.npz" \
+      --token_type "$tok_type" --token_list "$token_dir/tokens.txt" "${bpe[@]}" "${init[@]}" \
+      --train_data_path_and_name_and_type "$fb/$train_set/feats.scp,speech,kaldi_ark" \
+      --train_data_path_and_name_and_type "$fb/$train_set/text,text,text" \
+      --train_shape_file "$asr_exp/stats/$train_set/speech_shape" --fold_length 1500 \
+      --valid_data_path_and_name_and_type "$fb/$valid_set/feats.scp,speech,kaldi_ark" \
+      --valid_data_path_and_name_and_type "$fb/$valid_set/text,text,text" \
+      --valid_shape_file "$asr_exp/stats/$valid_set/speech_shape" $asr_train_opts
+fi
+
+model_args=(--asr_train_config "$asr_exp/config.yaml" --asr_model_file "$asr_exp/$inference_model"
+            --beam-size "$beam_size" --ctc-weight "$ctc_weight" --left-chunks "$left_chunks")
+
+if run_stage 6 "batch decoding of $test_sets at chunk sizes: $decode_chunks"; then
+  for s in $test_sets; do
+    for c in $decode_chunks; do
+      dir=$asr_exp/decode_$s/offline_$c
+      [ -s "$dir/text" ] && [ "$dir/text" -nt "$asr_exp/$inference_model" ] && { log "$dir is up to date"; continue; }
+      ${decode_cmd} "$dir/decode.log" python -m chunkssl.bin.asr_inference "${model_args[@]}" \
+        --feats-scp "$fb/$s/feats.scp" --chunk-ms "$c" --decode-mode "$decode_mode" --output-dir "$dir"
+    done
+  done
+fi
+
+if run_stage 7 "streaming decoding of $test_sets at chunk sizes: $stream_chunks"; then
+  for s in $test_sets; do
+    seg=()
+    [ -f "data/$s/segments" ] && seg=(--segments "data/$s/segments")
+    for c in $stream_chunks; do
+      dir=$asr_exp/decode_$s/stream_$c
+      [ -s "$dir/text" ] && [ "$dir/text" -nt "$asr_exp/$inference_model" ] && { log "$dir is up to date"; continue; }
+      ${decode_cmd} "$dir/decode.log" python -m chunkssl.bin.asr_inference_streaming "${model_args[@]}" \
+        --wav-scp "data/$s/wav.scp" "${seg[@]}" --chunk-ms "$c" --output-dir "$dir"
+    done
+  done
+fi
+
+if run_stage 8 "scoring into $asr_exp/RESULTS.md"; then
+  for s in $test_sets; do
+    for dir in "$asr_exp/decode_$s"/*/; do
+      [ -s "$dir/text" ] || continue
+      python -m chunkssl.bin.score_asr --ref "$fb/$s/text" --hyp "$dir/text" --out-dir "$dir/score" --name "$s" \
+        | grep -E "WER|CER" | sed "s|^|$(basename "$dir"): |" >&2 || true
+    done
+  done
+  python -m chunkssl.bin.asr_results --exp "$asr_tag=$asr_exp" --sets $test_sets --out "$asr_exp/RESULTS.md" \
+    --plot "$asr_exp/wer_vs_chunk.png" --command "$cmdline"
 fi
 
 log "Finished stages $stage..$stop_stage. Features: $(pwd)/$dump_dir/fbank/{$(echo $all_sets | tr ' ' ',')}"
