@@ -1,0 +1,1 @@
+"""ASR fine-tuning and decoding helpers around ESPnet's ASR model with the chunk conformer."""

@@ -1,0 +1,52 @@
+"""Offline (batch) decoding of one utterance's features: CTC prefix beam search + attention rescoring.
+
+This is the simulated-streaming counterpart of :class:`~chunkssl.streaming.streamer.Streamer`: the
+encoder runs once over the whole utterance with the chunk mask (or full context), then the same
+search and rescoring code runs on all frames at once.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from chunkssl.asr.model import LoadedASR, normalize_feats
+from chunkssl.streaming.ctc_prefix import CTCPrefixBeamSearch
+from chunkssl.streaming.rescoring import rescore
+
+
+@torch.no_grad()
+def encode(asr: LoadedASR, feats: torch.Tensor, chunk_size: int | None, left_chunks: int | None) -> torch.Tensor:
+    """Encoder outputs ``[T', D]`` of raw fbank ``[T, F]`` with the given chunk mask (None = full context)."""
+    model = asr.model
+    enc = model.encoder
+    enc.chunk_size = -1 if chunk_size is None else chunk_size
+    enc.left_chunks = -1 if left_chunks is None else left_chunks
+    x = normalize_feats(model, feats.float())
+    dtype = next(enc.parameters()).dtype
+    out, lens, _ = enc(x[None].to(dtype), torch.tensor([x.shape[0]]))
+    return out[0, : int(lens[0])]
+
+
+@torch.no_grad()
+def ctc_log_probs(asr: LoadedASR, enc: torch.Tensor) -> torch.Tensor:
+    """CTC log-posteriors ``[T', V]`` (float32) of encoder outputs."""
+    return asr.model.ctc.log_softmax(enc[None])[0].float()
+
+
+@torch.no_grad()
+def decode_rescore(asr: LoadedASR, feats: torch.Tensor, chunk_size: int | None, left_chunks: int | None = -1,
+                   beam_size: int = 10, ctc_weight: float = 0.3, length_bonus: float = 0.0) -> tuple[int, ...]:
+    """Token ids of the best hypothesis: CTC prefix beam search then attention rescoring."""
+    from chunkssl.streaming.encoder import encoder_frames_for
+
+    if encoder_frames_for(feats.shape[0]) == 0:
+        return ()  # too short for the subsampling: the streamer also gives an empty result
+    enc = encode(asr, feats, chunk_size, left_chunks)
+    search = CTCPrefixBeamSearch(beam_size, blank=asr.model.blank_id)
+    search.accept(ctc_log_probs(asr, enc))
+    nbest = search.nbest()
+    if not nbest:
+        return ()
+    model = asr.model
+    return rescore(getattr(model, "decoder", None), enc, nbest, model.sos, model.eos, ctc_weight,
+                   length_bonus)[0].tokens

@@ -1,0 +1,71 @@
+"""Attention rescoring of a CTC n-best with ESPnet's decoder, in one batched teacher-forced pass.
+
+Each hypothesis ``y`` gets ``att = sum_k log p(y_k | y_<k, enc)`` over ``y + <eos>`` from the decoder
+fed ``<sos> + y``, and the combined score ``ctc_weight * ctc + (1 - ctc_weight) * att +
+length_bonus * len(y)``. The best combined score wins (ties: the earlier, i.e. better-CTC, one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from chunkssl.streaming.ctc_prefix import Hypothesis
+
+
+@dataclass(frozen=True)
+class Rescored:
+    """A rescored hypothesis with its parts."""
+
+    tokens: tuple[int, ...]
+    score: float
+    ctc: float
+    att: float
+
+
+@torch.no_grad()
+def attention_scores(decoder: torch.nn.Module, enc: torch.Tensor, hyps: list[tuple[int, ...]],
+                     sos: int, eos: int) -> list[float]:
+    """Decoder log-probability of each ``hyp + <eos>`` given encoder output ``enc [T, D]``."""
+    if not hyps:
+        return []
+    n = len(hyps)
+    longest = max(len(h) for h in hyps) + 1
+    ys_in = torch.full((n, longest), eos, dtype=torch.long, device=enc.device)
+    target = torch.full((n, longest), -1, dtype=torch.long, device=enc.device)
+    for i, h in enumerate(hyps):
+        seq = torch.tensor(h, dtype=torch.long, device=enc.device)
+        ys_in[i, 0] = sos
+        ys_in[i, 1:len(h) + 1] = seq
+        target[i, :len(h)] = seq
+        target[i, len(h)] = eos
+    lens = torch.tensor([len(h) + 1 for h in hyps], device=enc.device)
+    memory = enc.unsqueeze(0).expand(n, -1, -1)
+    mem_lens = torch.full((n,), enc.shape[0], dtype=torch.long, device=enc.device)
+    logits, _ = decoder(memory, mem_lens, ys_in, lens)
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    picked = logp.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    picked = picked.masked_fill(target < 0, 0.0)
+    return picked.sum(-1).tolist()
+
+
+def rescore(decoder: torch.nn.Module | None, enc: torch.Tensor, nbest: list[Hypothesis], sos: int, eos: int,
+            ctc_weight: float = 0.3, length_bonus: float = 0.0) -> list[Rescored]:
+    """Combine CTC and attention scores of ``nbest``; returns them best first.
+
+    Without a decoder (CTC-only model) or with ``ctc_weight == 1`` the CTC order is kept.
+    """
+    if not 0.0 <= ctc_weight <= 1.0:
+        raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
+    hyps = [h.tokens for h in nbest]
+    if decoder is None or ctc_weight == 1.0 or enc.shape[0] == 0:
+        att = [0.0] * len(hyps)
+        weight = 1.0
+    else:
+        att = attention_scores(decoder, enc, hyps, sos, eos)
+        weight = ctc_weight
+    out = [Rescored(h.tokens, weight * h.score + (1 - weight) * a + length_bonus * len(h.tokens), h.score, a)
+           for h, a in zip(nbest, att)]
+    order = sorted(range(len(out)), key=lambda i: (-out[i].score, i))
+    return [out[i] for i in order]

@@ -1,0 +1,310 @@
+"""End to end on a tiny trained model: asr_train, model reload, streaming = simulated streaming, CLIs.
+
+The data are synthetic "words": each letter is a tone of its own pitch (about 0.1-0.2 s) with short
+pauses, so a model of a few thousand parameters learns them in a few epochs on one CPU thread and
+emits real, varied tokens. The model is trained once per module (fixed seed).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+
+from chunkssl.features import CmvnStats, fbank
+
+SR = 16000
+LETTERS = "abcdef"
+CONFIG = {
+    "encoder": "chunk_conformer",
+    "encoder_conf": {"output_size": 32, "attention_heads": 2, "linear_units": 64, "num_blocks": 2,
+                     "dropout_rate": 0.0, "cnn_module_kernel": 5,
+                     "dynamic_chunk": {"chunk_sizes_ms": [160, 320], "full_context_prob": 0.3,
+                                       "left_chunks": [-1, 2]}},
+    "decoder": "transformer",
+    "decoder_conf": {"attention_heads": 2, "linear_units": 64, "num_blocks": 1, "dropout_rate": 0.0},
+    "normalize": "global_mvn",
+    "model_conf": {"ctc_weight": 0.5, "lsm_weight": 0.0, "report_cer": False, "report_wer": False},
+    "optim": "adam", "optim_conf": {"lr": 0.005},
+    "batch_type": "sorted", "batch_size": 8, "num_workers": 0, "num_att_plot": 0, "seed": 1,
+    "use_matplotlib": False, "use_tensorboard": False,  # plotting costs more than training here
+    "token_type": "char", "best_model_criterion": [["valid", "loss", "min"]], "keep_nbest_models": 1,
+}
+
+
+def _utterance(rng: np.random.Generator, text: str) -> np.ndarray:
+    pieces = [np.zeros(int(rng.integers(800, 3200)), dtype=np.float32)]
+    for ch in text:
+        n = int(rng.integers(1600, 3200))
+        freq = 300.0 * (1 + LETTERS.index(ch))
+        t = np.arange(n) / SR
+        pieces.append((0.3 * np.sin(2 * np.pi * freq * t) * np.hanning(n)).astype(np.float32))
+        pieces.append(np.zeros(int(rng.integers(400, 1600)), dtype=np.float32))
+    wave = np.concatenate(pieces)
+    return wave + rng.normal(0, 0.003, wave.size).astype(np.float32)
+
+
+def make_data(root: Path, n_utts: int = 48, seed: int = 0) -> dict[str, str]:
+    """Write wav.scp, text, feats.scp/ark, speech_shape, cmvn_stats.npz and tokens.txt under ``root``."""
+    rng = np.random.default_rng(seed)
+    (root / "wav").mkdir(parents=True, exist_ok=True)
+    texts, feats, stats = {}, {}, CmvnStats(80)
+    for i in range(n_utts):
+        utt = f"utt{i:03d}"
+        text = "".join(rng.choice(list(LETTERS), size=int(rng.integers(2, 6))))
+        wave = _utterance(rng, text)
+        sf.write(root / "wav" / f"{utt}.wav", wave, SR, subtype="FLOAT")
+        texts[utt] = text
+        feats[utt] = fbank(wave, SR).numpy()
+        stats.add(feats[utt])
+    kaldiio.save_ark(str(root / "feats.ark"), feats, scp=str(root / "feats.scp"))
+    stats.save_npz(root / "cmvn_stats.npz")
+    (root / "wav.scp").write_text("".join(f"{u} {root}/wav/{u}.wav\n" for u in texts))
+    (root / "text").write_text("".join(f"{u} {t}\n" for u, t in texts.items()))
+    (root / "speech_shape").write_text("".join(f"{u} {f.shape[0]},80\n" for u, f in feats.items()))
+    (root / "tokens.txt").write_text("\n".join(["<blank>", "<unk>", *LETTERS, "<sos/eos>"]) + "\n")
+    (root / "conf.yaml").write_text(yaml.safe_dump(CONFIG))
+    return texts
+
+
+def train_args(root: Path, out: Path, epochs: int) -> list[str]:
+    """asr_train arguments for the data under ``root``."""
+    data = []
+    for split in ("train", "valid"):
+        data += [f"--{split}_data_path_and_name_and_type", f"{root}/feats.scp,speech,kaldi_ark",
+                 f"--{split}_data_path_and_name_and_type", f"{root}/text,text,text",
+                 f"--{split}_shape_file", f"{root}/speech_shape"]
+    return ["--config", f"{root}/conf.yaml", "--output_dir", str(out), "--ngpu", "0", "--max_epoch", str(epochs),
+            "--input_size", "80", "--normalize_conf", f"stats_file={root}/cmvn_stats.npz",
+            "--token_list", f"{root}/tokens.txt", *data]
+
+
+CHUNK_MS, LEFT = 320, 2
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread avoids OpenMP spin contention on a loaded 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess:
+    env = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict:
+    """A tiny model trained for 10 epochs by ``chunkssl.bin.asr_train`` (fixed seed)."""
+    root = tmp_path_factory.mktemp("asr")
+    data = root / "data"
+    data.mkdir()
+    texts = make_data(data)
+    exp = root / "exp"
+    from chunkssl.bin import asr_train
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # this fixture runs before the per-test one-thread fixture
+    try:
+        asr_train.main(train_args(data, exp, 10))  # in-process: the ESPnet import is paid once
+    finally:
+        torch.set_num_threads(threads)
+    return {"root": root, "data": data, "texts": texts, "config": exp / "config.yaml",
+            "model": exp / "valid.loss.best.pth"}
+
+
+@pytest.fixture(scope="module")
+def asr(trained):
+    from chunkssl.asr.model import load_asr
+
+    return load_asr(trained["config"], trained["model"])
+
+
+def _wave(trained, utt: str) -> np.ndarray:
+    wave, sr = sf.read(trained["data"] / "wav" / f"{utt}.wav", dtype="float32")
+    assert sr == SR
+    return wave
+
+
+def _stream(streamer, wave: np.ndarray, piece: int = 480):
+    events = []
+    for start in range(0, len(wave), piece):
+        events += streamer.accept(wave[start:start + piece], SR)
+    return events, streamer.finalize()
+
+
+def test_streaming_final_equals_simulated_streaming_decode(trained, asr):
+    from chunkssl.asr.decode import decode_rescore
+    from chunkssl.asr.model import chunk_frames
+    from chunkssl.streaming.streamer import Streamer
+
+    correct = 0
+    for chunk_ms, left in [(CHUNK_MS, LEFT), (160, -1)]:
+        streamer = Streamer(asr, chunk_ms, left, beam_size=5, ctc_weight=0.3)
+        for i in range(8):
+            utt = f"utt{i:03d}"
+            wave = _wave(trained, utt)
+            events, final = _stream(streamer, wave)
+            offline = decode_rescore(asr, fbank(wave, SR), chunk_frames(chunk_ms), left, beam_size=5, ctc_weight=0.3)
+            assert final.tokens == offline, (utt, chunk_ms)
+            assert final.type == "final" and final.text == asr.text(offline)
+            assert all(e.type == "partial" for e in events) and len(events) >= 1
+            assert [e.audio_s for e in events] == sorted(e.audio_s for e in events)
+            correct += final.text == trained["texts"][utt]
+    assert correct >= 8, f"the tiny model should recognise most utterances, got {correct}/16"
+
+
+def test_offline_cli_in_fresh_process_and_streaming_cli(trained, tmp_path):
+    from chunkssl.bin import asr_inference, asr_inference_streaming
+
+    wav_scp = tmp_path / "wav.scp"
+    wav_scp.write_text("".join((trained["data"] / "wav.scp").read_text().splitlines(True)[:6]))
+    model = ["--asr_train_config", str(trained["config"]), "--asr_model_file", str(trained["model"])]
+    common = ["--chunk-ms", str(CHUNK_MS), "--left-chunks", str(LEFT), "--beam-size", "5"]
+    # a fresh process loads the saved model and decodes (simulated streaming, rescore)
+    r = _run(["-m", "chunkssl.bin.asr_inference", *model, "--wav-scp", str(wav_scp), *common,
+              "--decode-mode", "rescore", "--output-dir", str(tmp_path / "rescore")])
+    assert r.returncode == 0, r.stderr[-3000:]
+    asr_inference.main([*model, "--feats-scp", str(trained["data"] / "feats.scp"), "--chunk-ms", "full",
+                        "--decode-mode", "joint", "--beam-size", "3", "--output-dir", str(tmp_path / "joint")])
+    asr_inference_streaming.main([*model, "--wav-scp", str(wav_scp), *common, "--piece-ms", "40",
+                                  "--output-dir", str(tmp_path / "stream")])
+    rescore = (tmp_path / "rescore" / "text").read_text().splitlines()
+    stream = (tmp_path / "stream" / "text").read_text().splitlines()
+    assert stream == rescore and len(stream) == 6
+    joint = dict(line.split(maxsplit=1) if " " in line else (line, "") for line in
+                 (tmp_path / "joint" / "text").read_text().splitlines())
+    assert len(joint) == 48
+    assert sum(joint[u] == t for u, t in trained["texts"].items()) >= 24
+    events = [json.loads(line) for line in (tmp_path / "stream" / "stream.jsonl").read_text().splitlines()]
+    assert {e["type"] for e in events} == {"partial", "final"}
+    assert set(events[0]) == {"utt", "type", "audio_s", "wall_s", "text", "tokens"}
+    finals = [e for e in events if e["type"] == "final"]
+    assert [f"{e['utt']} {e['text']}".rstrip() for e in finals] == stream
+    for e in events:
+        assert e["wall_s"] >= e["audio_s"] - 1e-9  # simulated live clock: never before the audio arrived
+    timing = json.loads((tmp_path / "stream" / "timing.json").read_text())
+    assert timing["num_utts"] == 6 and 0 < timing["rtf"] < 5
+    assert timing["first_token_latency_s"]["count"] >= 5
+    assert timing["token_emission_delay_s"]["count"] >= 10
+    assert -0.5 < timing["token_emission_delay_s"]["mean"] < 1.0
+    offline_timing = json.loads((tmp_path / "joint" / "timing.json").read_text())
+    assert offline_timing["num_utts"] == 48 and offline_timing["rtf"] > 0
+
+
+def test_bad_input(trained, asr):
+    from chunkssl.asr.decode import decode_rescore
+    from chunkssl.streaming.streamer import Streamer
+
+    streamer = Streamer(asr, CHUNK_MS, LEFT, beam_size=5)
+    # finalize without audio, and empty audio: empty result, no crash
+    assert streamer.finalize().tokens == ()
+    assert streamer.accept(np.zeros(0, dtype=np.float32), SR) == []
+    final = streamer.finalize()
+    assert final.tokens == () and final.text == "" and final.audio_s == 0.0
+    # shorter than one chunk (0.2 s < 0.32 s): no partial, decoded at finalize like the offline pass
+    wave = _wave(trained, "utt003")[:3200]
+    events, final = _stream(streamer, wave)
+    assert events == []
+    assert final.tokens == decode_rescore(asr, fbank(wave, SR), CHUNK_MS // 40, LEFT, beam_size=5)
+    # too short even for one encoder frame
+    assert _stream(streamer, wave[:500])[1].tokens == ()
+    # silence only
+    events, final = _stream(streamer, np.zeros(SR * 2, dtype=np.float32))
+    assert final.type == "final" and len(events) >= 5
+    # sample-rate mismatch: a clear error, then the streamer still works
+    with pytest.raises(ValueError, match="8000 Hz"):
+        streamer.accept(np.zeros(800, dtype=np.float32), 8000)
+    streamer.reset()
+    # reset mid-utterance drops it
+    streamer.accept(_wave(trained, "utt001"), SR)
+    streamer.reset()
+    assert streamer.finalize().tokens == ()
+
+
+def test_long_stream_has_bounded_state(trained, asr):
+    from chunkssl.streaming.streamer import Streamer
+
+    streamer = Streamer(asr, CHUNK_MS, LEFT, beam_size=5, rescore=False)
+    words = [_wave(trained, f"utt{i:03d}") for i in range(10)]
+    sizes = []
+    for rep in range(6):  # about a minute of speech-like audio, one utterance
+        for w in words:
+            streamer.accept(w, SR)
+        sizes.append(streamer.encoder.cache_sizes())
+        assert len(streamer.search._beam) <= 5
+    for s in sizes:  # the caches stay at their fixed sizes; the buffers hold less than one step
+        assert s["kv"] == LEFT * CHUNK_MS // 40 and s["conv"] == 2, sizes
+        assert s["fbank"] < 7 and s["pending"] < CHUNK_MS // 40, sizes
+    assert streamer._enc_outs == []  # no rescoring: encoder outputs are not kept
+    final = streamer.finalize()
+    assert len(final.tokens) > 60
+
+
+def test_bfloat16_streaming(trained):
+    from chunkssl.streaming.streamer import Streamer
+
+    streamer = Streamer.from_files(str(trained["config"]), str(trained["model"]), CHUNK_MS, LEFT, beam_size=5,
+                                   dtype="bfloat16")
+    assert next(streamer.asr.model.encoder.parameters()).dtype == torch.bfloat16
+    right = 0
+    for i in range(6):
+        utt = f"utt{i:03d}"
+        events, final = _stream(streamer, _wave(trained, utt))
+        right += final.text == trained["texts"][utt]
+    assert right >= 3
+
+
+def test_init_param_loads_an_ssl_encoder(trained, tmp_path):
+    """``--init_param ssl.pth:encoder:encoder`` copies the pre-trained encoder into the ASR model."""
+    from chunkssl.bin import asr_train
+    from chunkssl.encoder import ChunkConformerEncoder
+
+    conf = {k: v for k, v in CONFIG["encoder_conf"].items() if k != "dynamic_chunk"}
+    torch.manual_seed(123)
+    ssl_encoder = ChunkConformerEncoder(input_size=80, **conf)
+    # an SSL checkpoint holds the encoder under "encoder." next to SSL-only parts
+    ckpt = {f"encoder.{k}": v for k, v in ssl_encoder.state_dict().items()}
+    ckpt["mask_emb"] = torch.zeros(conf["output_size"])
+    torch.save(ckpt, tmp_path / "ssl.pth")
+    frozen = dict(CONFIG, optim_conf={"lr": 0.0})  # no update: the saved encoder must be the SSL one
+    (tmp_path / "conf.yaml").write_text(yaml.safe_dump(frozen))
+    args = train_args(trained["data"], tmp_path / "exp", 1)
+    args[args.index("--config") + 1] = str(tmp_path / "conf.yaml")
+    threads = torch.get_num_threads()
+    try:
+        asr_train.main([*args, "--init_param", f"{tmp_path / 'ssl.pth'}:encoder:encoder"])
+    finally:
+        torch.set_num_threads(threads)
+    saved = torch.load(tmp_path / "exp" / "1epoch.pth", map_location="cpu")
+    for k, v in ssl_encoder.state_dict().items():
+        assert torch.equal(saved[f"encoder.{k}"], v), k
+    assert any(k.startswith("decoder.") for k in saved)
+
+
+def test_streaming_cli_with_segments(trained, tmp_path):
+    from chunkssl.bin import asr_inference_streaming
+
+    wav = trained["data"] / "wav" / "utt000.wav"
+    (tmp_path / "wav.scp").write_text(f"rec1 {wav}\n")
+    (tmp_path / "segments").write_text("seg1 rec1 0.0 0.5\nseg2 rec1 0.5 -1\nseg3 rec1 0.0 0.01\n")
+    asr_inference_streaming.main(["--asr_train_config", str(trained["config"]), "--asr_model_file",
+                                  str(trained["model"]), "--wav-scp", str(tmp_path / "wav.scp"), "--segments",
+                                  str(tmp_path / "segments"), "--chunk-ms", "160", "--piece-ms", "100",
+                                  "--output-dir", str(tmp_path / "out")])
+    lines = (tmp_path / "out" / "text").read_text().splitlines()
+    assert [line.split()[0] for line in lines] == ["seg1", "seg2", "seg3"]
+    assert lines[2] == "seg3"  # 10 ms: shorter than one fbank window, empty hypothesis
+    timing = json.loads((tmp_path / "out" / "timing.json").read_text())
+    assert timing["utterances"]["seg1"]["audio_s"] == pytest.approx(0.5)
