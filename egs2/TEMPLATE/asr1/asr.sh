@@ -97,7 +97,7 @@ if run_stage 6 "batch decoding of $test_sets at chunk sizes: $decode_chunks"; th
     for c in $decode_chunks; do
       dir=$asr_exp/decode_$s/offline_$c
       [ -s "$dir/text" ] && [ "$dir/text" -nt "$asr_exp/$inference_model" ] && { log "$dir is up to date"; continue; }
-      ${decode_cmd} "$dir/decode.log" python -m chunkssl.bin.asr_inference "${model_args[@]}" \
+      ${decode_cmd} "$dir/decode.log" python -m chunkssl.bin.asr_inference "${model_args[@]}" --num-threads 1 \
         --feats-scp "$fb/$s/feats.scp" --chunk-ms "$c" --decode-mode "$decode_mode" --output-dir "$dir"
     done
   done
@@ -110,7 +110,7 @@ if run_stage 7 "streaming decoding of $test_sets at chunk sizes: $stream_chunks"
     for c in $stream_chunks; do
       dir=$asr_exp/decode_$s/stream_$c
       [ -s "$dir/text" ] && [ "$dir/text" -nt "$asr_exp/$inference_model" ] && { log "$dir is up to date"; continue; }
-      ${decode_cmd} "$dir/decode.log" python -m chunkssl.bin.asr_inference_streaming "${model_args[@]}" \
+      ${decode_cmd} "$dir/decode.log" python -m chunkssl.bin.asr_inference_streaming "${model_args[@]}" --num-threads 1 \
         --wav-scp "data/$s/wav.scp" "${seg[@]}" --chunk-ms "$c" --output-dir "$dir"
     done
   done
