@@ -72,7 +72,8 @@ def test_an4_recipe_data_and_feature_stages(tmp_path, script_env, monkeypatch):
     an4 = shared_corpus("mini_an4")
     recipe = make_recipe(tmp_path, "an4", "asr1")
     env = dict(script_env, AN4=str(an4))
-    r = subprocess.run(["bash", "run.sh", "--nj", "1"], cwd=recipe, env=env, capture_output=True, text=True)
+    r = subprocess.run(["bash", "run.sh", "--nj", "1", "--stop-stage", "2"], cwd=recipe, env=env,
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     import kaldiio
 
@@ -81,7 +82,7 @@ def test_an4_recipe_data_and_feature_stages(tmp_path, script_env, monkeypatch):
     assert len(feats) == 5 and all(m.shape[1] == 80 for m in feats.values())
     frames = dict(read_kv(recipe / "dump/fbank/train/utt2num_frames"))
     assert {k: int(v) for k, v in frames.items()} == {k: m.shape[0] for k, m in feats.items()}
-    r = subprocess.run(["bash", "run.sh", "--stage", "2", "--nj", "1"], cwd=recipe, env=env,
+    r = subprocess.run(["bash", "run.sh", "--stage", "2", "--stop-stage", "2", "--nj", "1"], cwd=recipe, env=env,
                        capture_output=True, text=True)
     assert r.returncode == 0 and "nothing to do" in r.stderr + r.stdout
     r = subprocess.run(["bash", "run.sh", "--stgae", "2"], cwd=recipe, env=env, capture_output=True, text=True)
