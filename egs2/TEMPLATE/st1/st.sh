@@ -2,6 +2,12 @@
 # Speech translation recipe stages. A corpus's run.sh sets the options and calls this script.
 #   1: data preparation (local/data.sh: text = source transcript, text.<tgt_lang> = translation)
 #   2: validation and fbank features
+#   3: sentencepiece models and token lists for the target (text.<tgt_lang>) and source (text.<src_lang>)
+#   4: shape files for training (fbank frames per utterance)
+#   5: ST training (chunk conformer, dynamic chunks, auxiliary ASR CTC; --init-param for Chunk SSL)
+#   6: decoding of the test sets per chunk size: simultaneous local-agreement decoding (st_simultaneous,
+#      with its latency log), then full-utterance beam search (st_inference); done ones are skipped
+#   7: scoring (sacrebleu BLEU/chrF, AL/LAAL and computation-aware variants) and RESULTS.md
 set -euo pipefail
 
 stage=1
@@ -15,8 +21,23 @@ valid_set=dev
 test_sets="test"
 dump_dir=dump
 local_data_opts=""
+tgt_nbpe=300                # sentencepiece vocabulary sizes (small corpora get fewer pieces)
+src_nbpe=200
+bpe_type=unigram
+st_config=""                # default: $CHUNKSSL_ROOT/conf/st/chunk_conformer_tiny.yaml
+st_tag=""                   # exp/st_<tag>; default: <config name>
+st_train_opts=""            # extra ESPnet trainer options, e.g. "--max_epoch 10"
+init_param=""               # e.g. exp/ssl_x/valid.acc.best.pth:encoder:encoder (Chunk SSL encoder)
+ngpu=0
+chunk_ms="640 1280 0"       # decoding chunk sizes in ms (multiples of 40); 0 = offline (full context)
+left_chunks=-1
+beam_size=5                 # full-utterance beam search
+simul_beam_size=3           # beam of each simultaneous step
+maxlenratio=0.4             # at most 0.4 target tokens per encoder frame (40 ms)
+inference_model=valid.acc.ave.pth
 help_message="Usage: $0 --src-lang en --tgt-lang fr --train-set <set> --valid-set <set> --test-sets '<set> ...' [--stage N]"
 
+cmdline_args="$*"
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
@@ -33,6 +54,107 @@ fi
 
 if run_stage 2 "validate data dirs and compute fbank into $dump_dir/fbank"; then
   stage_fbank $all_sets
+fi
+
+st_config=${st_config:-$CHUNKSSL_ROOT/conf/st/chunk_conformer_tiny.yaml}
+st_tag=${st_tag:-$(basename "${st_config%.yaml}")}
+st_exp=exp/st_$st_tag
+fb=$dump_dir/fbank
+tgt_bpe=$dump_dir/token/${tgt_lang}_${bpe_type}${tgt_nbpe}
+src_bpe=$dump_dir/token/${src_lang}_${bpe_type}${src_nbpe}
+
+if run_stage 3 "token lists: $tgt_bpe and $src_bpe"; then
+  for spec in "$tgt_bpe $tgt_lang $tgt_nbpe" "$src_bpe $src_lang $src_nbpe"; do
+    read -r dir lang n <<< "$spec"
+    text=data/$train_set/text.$lang
+    [ -f "$text" ] || { log "$text is missing: local/data.sh must write text.$lang"; exit 1; }
+    if [ -f "$dir/tokens.txt" ] && [ "$dir/tokens.txt" -nt "$text" ]; then
+      log "$dir is up to date"
+      continue
+    fi
+    python -m chunkssl.st.bpe --text "$text" --model-prefix "$dir/bpe" --vocab-size "$n" --model-type "$bpe_type"
+    python -m espnet2.bin.tokenize_text --token_type bpe --bpemodel "$dir/bpe.model" --field 2- \
+      --cleaner none --input "$text" --output "$dir/tokens.txt.tmp" --write_vocabulary true \
+      --add_symbol "<blank>:0" --add_symbol "<unk>:1" --add_symbol "<sos/eos>:-1"
+    mv "$dir/tokens.txt.tmp" "$dir/tokens.txt"
+    log "$dir/tokens.txt: $(wc -l < "$dir/tokens.txt") tokens"
+  done
+fi
+
+if run_stage 4 "shape files for $train_set and $valid_set"; then
+  for s in $train_set $valid_set; do
+    mkdir -p "$st_exp/stats/$s"
+    awk '{print $1, $2 ",80"}' "$fb/$s/utt2num_frames" > "$st_exp/stats/$s/speech_shape.tmp"
+    mv "$st_exp/stats/$s/speech_shape.tmp" "$st_exp/stats/$s/speech_shape"
+  done
+fi
+
+if run_stage 5 "ST training: $st_exp (log: $st_exp/train.log)"; then
+  data_opts=()
+  for split in train valid; do
+    s=$train_set; [ $split = valid ] && s=$valid_set
+    data_opts+=(--${split}_data_path_and_name_and_type "$fb/$s/feats.scp,speech,kaldi_ark"
+                --${split}_data_path_and_name_and_type "data/$s/text.$tgt_lang,text,text"
+                --${split}_data_path_and_name_and_type "data/$s/text.$src_lang,src_text,text"
+                --${split}_shape_file "$st_exp/stats/$s/speech_shape")
+  done
+  init_opts=()
+  [ -n "$init_param" ] && init_opts=(--init_param "$init_param")
+  # shellcheck disable=SC2086
+  ${cuda_cmd} --gpu "$ngpu" "$st_exp/train.log" \
+    python -m chunkssl.bin.st_train --config "$st_config" --output_dir "$st_exp" --ngpu "$ngpu" --resume true \
+      --input_size 80 --normalize_conf "stats_file=$fb/$train_set/cmvn_stats.npz" --fold_length 1500 \
+      --token_type bpe --bpemodel "$tgt_bpe/bpe.model" --token_list "$tgt_bpe/tokens.txt" \
+      --src_token_type bpe --src_bpemodel "$src_bpe/bpe.model" --src_token_list "$src_bpe/tokens.txt" \
+      "${data_opts[@]}" "${init_opts[@]}" $st_train_opts
+  grep -E "[0-9]+epoch results" "$st_exp/train.log" | tail -n 1 | sed 's/^.*INFO: //' >&2 || true
+fi
+
+if run_stage 6 "decode $test_sets with chunks of $chunk_ms ms (0 = offline)"; then
+  model=$st_exp/$inference_model
+  [ -e "$model" ] || { log "$model is missing: run stage 5 first"; exit 1; }
+  common=(--config "$st_exp/config.yaml" --model "$model" --left-chunks "$left_chunks" --maxlenratio "$maxlenratio")
+  # simultaneous decodes first (the latency results), then the full-utterance ones
+  for mode in simul full; do
+    for s in $test_sets; do
+      for c in $chunk_ms; do
+        dir=$st_exp/decode_${s}_chunk$c/$mode
+        if [ -f "$dir/text" ] && [ "$dir/text" -nt "$model" ]; then
+          log "$dir is up to date"
+          continue
+        fi
+        if [ $mode = simul ]; then
+          python -m chunkssl.bin.st_simultaneous "${common[@]}" --feats-scp "$fb/$s/feats.scp" --out-dir "$dir" \
+            --chunk-ms "$c" --beam-size "$simul_beam_size"
+        else
+          python -m chunkssl.bin.st_inference "${common[@]}" --feats-scp "$fb/$s/feats.scp" --out-dir "$dir" \
+            --chunk-ms "$c" --beam-size "$beam_size"
+        fi
+      done
+    done
+  done
+fi
+
+if run_stage 7 "score $test_sets and write RESULTS.md"; then
+  dirs=()
+  for s in $test_sets; do
+    for c in $chunk_ms; do
+      dir=$st_exp/decode_${s}_chunk$c
+      [ -f "$dir/simul/text" ] || { log "$dir/simul/text is missing: run stage 6 first"; exit 1; }
+      if [ -f "$dir/full/text" ]; then
+        python -m chunkssl.bin.score_st --ref "data/$s/text.$tgt_lang" --hyp "$dir/full/text" \
+          --out-dir "$dir/full/score" --name "$s"
+      else
+        log "$dir/full/text is missing: its full-utterance columns will read n/a"
+      fi
+      python -m chunkssl.bin.score_st --ref "data/$s/text.$tgt_lang" --hyp "$dir/simul/text" \
+        --latency-log "$dir/simul/latency.jsonl" --out-dir "$dir/simul/score" --name "$s"
+      dirs+=("$s:$c:$dir")
+    done
+  done
+  python -m chunkssl.st.results --exp "$st_exp" --decodes "${dirs[@]}" --out RESULTS.md \
+    --command "$(basename "$0") ${cmdline_args:-}"
+  log "results: $(pwd)/RESULTS.md"
 fi
 
 log "Finished stages $stage..$stop_stage."

@@ -1,0 +1,65 @@
+"""Simultaneous ST decoding: python -m chunkssl.bin.st_simultaneous --config C --model M --feats-scp S --out-dir D.
+
+The source is fed ``--chunk-ms`` at a time; at each chunk boundary the received prefix is encoded
+with the chunk mask and target tokens are committed by local agreement (the longest common prefix
+of the last two hypotheses; the full hypothesis at the end; see docs/metrics.md). ``--chunk-ms 0``
+decodes once at the end with full context (the offline latency reference). Writes, atomically:
+
+- ``D/text``: the final detokenised translation (Kaldi text);
+- ``D/latency.jsonl``: per utterance ``{"id", "source_length", "delays", "elapsed"}`` in ms, one
+  delay per output word (source consumed when the word was completely committed) and
+  ``elapsed`` = delay + compute spent on the utterance so far, for ``score_st --latency-log``;
+- ``D/events.jsonl``: per utterance the commit events ``[source_ms, committed token ids, final]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from chunkssl.bin.st_inference import add_model_args, read_feats
+from chunkssl.fileio import DataError, atomic_open
+from chunkssl.st.translate import chunk_frames, load_speech2text, set_chunking, translate_simultaneous
+
+PROG = "st_simultaneous"
+OFFLINE_CHUNK = 10 ** 9  # one decoding step at the end of the input
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    add_model_args(p)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(levelname)s: %(message)s")
+    try:
+        s2t = load_speech2text(args.config, args.model, args.beam_size, args.maxlenratio, device=args.device)
+        chunk = chunk_frames(args.chunk_ms)
+        set_chunking(s2t, chunk, args.left_chunks)
+        out = Path(args.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        n = 0
+        with atomic_open(out / "text", "w", encoding="utf-8") as ft, \
+                atomic_open(out / "latency.jsonl", "w", encoding="utf-8") as fl, \
+                atomic_open(out / "events.jsonl", "w", encoding="utf-8") as fe:
+            for utt, feats in tqdm(read_feats(args.feats_scp), desc=PROG, disable=None):
+                res = translate_simultaneous(s2t, feats, chunk if chunk > 0 else OFFLINE_CHUNK)
+                ft.write(f"{utt} {res.text}\n")
+                fl.write(json.dumps(res.latency_record(utt)) + "\n")
+                fe.write(json.dumps({"id": utt, "events": res.events}) + "\n")
+                n += 1
+    except (DataError, ValueError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    print(f"{PROG}: {n} utterances in {time.perf_counter() - start:.1f} s -> {out / 'text'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Speech translation on the chunk conformer: sentencepiece models, offline and simultaneous decoding."""

@@ -1,0 +1,79 @@
+"""Collect ST scores into a RESULTS.md table: python -m chunkssl.st.results --exp E --decodes SET:CHUNK:DIR ... --out F.
+
+Each decode dir holds ``full/score/result.json`` (full-utterance beam search with the chunk mask)
+and ``simul/score/result.json`` (simultaneous local agreement, with latency), as st.sh stage 7
+writes them. Chunk 0 is offline (full context).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from chunkssl.fileio import DataError, atomic_open
+
+
+def _load(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read {path} ({e}); run st.sh stage 7 scoring first") from None
+
+
+def _fmt(value, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def results_table(decodes: list[tuple[str, int, Path]]) -> str:
+    """Markdown table: one row per (set, chunk size) with BLEU/chrF and AL/LAAL (+CA) in ms."""
+    head = ("|set|chunk|BLEU full|chrF full|BLEU simul|chrF simul|AL|LAAL|AL_CA|LAAL_CA|\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for set_name, chunk, d in decodes:
+        simul = _load(d / "simul/score/result.json")
+        # the full-utterance decode is optional (n/a when it was not run)
+        full = _load(d / "full/score/result.json") if (d / "full/score/result.json").exists() else {}
+        lat = simul.get("latency", {})
+        rows.append(f"|{set_name}|{'offline' if chunk <= 0 else f'{chunk} ms'}|{_fmt(full.get('bleu'), 2)}|"
+                    f"{_fmt(full.get('chrf'))}|{simul['bleu']:.2f}|{simul['chrf']:.1f}|{_fmt(lat.get('AL'))}|"
+                    f"{_fmt(lat.get('LAAL'))}|{_fmt(lat.get('AL_CA'))}|{_fmt(lat.get('LAAL_CA'))}|")
+    return head + "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    p = argparse.ArgumentParser(prog="chunkssl.st.results", description=__doc__.split("\n")[0])
+    p.add_argument("--exp", required=True, help="the ST experiment directory (for the header)")
+    p.add_argument("--decodes", nargs="+", required=True, help="SET:CHUNK_MS:DECODE_DIR entries")
+    p.add_argument("--out", required=True, help="the RESULTS.md to write")
+    p.add_argument("--command", default="", help="the command that produced the results")
+    p.add_argument("--note", default="", help="free text put under the table (e.g. timings)")
+    args = p.parse_args(argv)
+    try:
+        decodes = []
+        for spec in args.decodes:
+            parts = spec.split(":", 2)
+            if len(parts) != 3:
+                raise DataError(f"--decodes entry {spec!r} is not SET:CHUNK_MS:DIR")
+            decodes.append((parts[0], int(parts[1]), Path(parts[2])))
+        table = results_table(decodes)
+        sig = _load(decodes[0][2] / "simul/score/result.json")
+    except (DataError, ValueError) as e:
+        print(f"chunkssl.st.results: error: {e}", file=sys.stderr)
+        return 1
+    text = (f"# ST results: {args.exp}\n\n" + (f"Command: `{args.command}`\n\n" if args.command else "")
+            + "BLEU/chrF: sacrebleu on detokenised, case-sensitive output "
+            f"(`{sig['bleu_signature']}`, `{sig['chrf_signature']}`). *full*: beam search over the whole "
+            "utterance with the encoder's chunk mask; *simul*: local-agreement simultaneous decoding "
+            "(docs/metrics.md). AL/LAAL in ms of source (words), SimulEval definitions; _CA adds "
+            "the decoder's compute time.\n\n" + table + (f"\n{args.note}\n" if args.note else ""))
+    with atomic_open(args.out, "w", encoding="utf-8") as f:
+        f.write(text)
+    print(f"chunkssl.st.results: wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
