@@ -62,5 +62,11 @@ def test_results_table_and_plot(tmp_path):
     assert "| m | test | simulated streaming | 160 | 3 | 20.00 | – | – | – |" in table
     assert "| m | test | offline | full | 3 | 10.00 | 0.0100 | 0.500 | 0.250 |" in table
     assert "| m | test | streaming | 640 | 3 | 15.00 | 0.0200 | 0.500 | 0.250 |" in table
+    with open(tmp_path / "RESULTS.md", "a") as f:
+        f.write("\n## Notes\nhand-written\n")
+    write_table({"m": {"test": rows[:1]}}, tmp_path / "RESULTS.md", "./run.sh --stage 8")
+    again = (tmp_path / "RESULTS.md").read_text()
+    assert again.startswith("Made by: `./run.sh --stage 8`") and again.endswith("\n## Notes\nhand-written\n")
+    assert "| 640 |" not in again
     plot({"m": {"test": rows}}, tmp_path / "wer.png")
     assert (tmp_path / "wer.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
