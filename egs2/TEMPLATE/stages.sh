@@ -5,7 +5,8 @@ log() { echo "$(date '+%F %T') ($(basename "$0"):${BASH_LINENO[0]}) $*" >&2; }
 # run_stage N "title": true when stage N lies in [stage, stop_stage]; prints a banner.
 run_stage() {
   if [ "$1" -ge "$stage" ] && [ "$1" -le "$stop_stage" ]; then
-    log "Stage $1: $2"
+    # The caller's line, not this one: log() would name the line of this function.
+    echo "$(date '+%F %T') ($(basename "$0"):${BASH_LINENO[0]}) Stage $1: $2" >&2
     return 0
   fi
   return 1
