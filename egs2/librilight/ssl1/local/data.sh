@@ -20,14 +20,4 @@ fi
 # shellcheck disable=SC2086
 python -m chunkssl.corpora.librilight --src "$LIBRILIGHT" --out data --subsets $subsets \
   --max-seg-sec "$max_seg_sec" --min-seg-sec "$min_seg_sec" --dev-recordings "$dev_recordings"
-for group in $combine; do
-  name=${group%%=*}
-  parts=${group#*=}
-  if [ "$name" = "$group" ] || [ -z "$parts" ]; then
-    echo "$0: --combine expects NAME=SUBSET1,SUBSET2,..., got '$group'" >&2
-    exit 1
-  fi
-  dirs=()
-  for s in ${parts//,/ }; do dirs+=("data/$s"); done
-  utils/combine_data.sh "data/$name" "${dirs[@]}"
-done
+utils/combine_groups.sh "$combine"

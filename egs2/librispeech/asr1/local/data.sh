@@ -28,14 +28,4 @@ opts=()
 # shellcheck disable=SC2086
 python -m chunkssl.corpora.librispeech --src "$LIBRISPEECH" --out data --subsets $subsets "${opts[@]}"
 
-for group in $combine; do
-  name=${group%%=*}
-  parts=${group#*=}
-  if [ "$name" = "$group" ] || [ -z "$parts" ]; then
-    echo "$0: --combine expects NAME=SUBSET1,SUBSET2,..., got '$group'" >&2
-    exit 1
-  fi
-  dirs=()
-  for s in ${parts//,/ }; do dirs+=("data/${s//-/_}"); done
-  utils/combine_data.sh "data/$name" "${dirs[@]}"
-done
+utils/combine_groups.sh "$combine"
