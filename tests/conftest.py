@@ -59,3 +59,14 @@ def make_recipe(tmp_path: Path, corpus: str, task: str) -> Path:
     if (src / "run.sh").exists():
         shutil.copy(src / "run.sh", dest / "run.sh")
     return dest
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for tiny tensors: on a loaded 2-core machine OpenMP hand-off dominates otherwise."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -90,13 +90,7 @@ def train_args(root: Path, out: Path, epochs: int) -> list[str]:
 CHUNK_MS, LEFT = 320, 2
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP spin contention on a loaded 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess:

@@ -11,13 +11,7 @@ from chunkssl.encoder import ChunkConformerEncoder
 from chunkssl.streaming.encoder import StreamingEncoder, encoder_frames_for
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP spin contention on a loaded 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _encoder(kernel: int = 15, seed: int = 0) -> ChunkConformerEncoder:

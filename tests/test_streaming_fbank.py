@@ -11,13 +11,7 @@ from chunkssl.features import fbank
 from chunkssl.streaming.fbank import StreamingFbank
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny fbank calls are dominated by thread hand-off on a busy 2-core box; one thread keeps the test fast."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def speechlike(n: int, seed: int) -> np.ndarray:
