@@ -302,3 +302,46 @@ def test_streaming_cli_with_segments(trained, tmp_path):
     assert lines[2] == "seg3"  # 10 ms: shorter than one fbank window, empty hypothesis
     timing = json.loads((tmp_path / "out" / "timing.json").read_text())
     assert timing["utterances"]["seg1"]["audio_s"] == pytest.approx(0.5)
+
+
+def test_endpointing_commits_segments_and_bounds_memory(trained, asr):
+    """Long stream with pauses: segments end at pauses, are rescored and dropped; the text survives."""
+    from chunkssl.streaming.streamer import Streamer
+
+    utts = [f"utt{i:03d}" for i in range(8)]
+    pause = np.zeros(SR, dtype=np.float32)  # 1 s between utterances
+    wave = np.concatenate([x for u in utts for x in (_wave(trained, u), pause)])
+    streamer = Streamer(asr, CHUNK_MS, LEFT, beam_size=5, endpoint_ms=480)
+    kept, texts = [], []
+    for start in range(0, len(wave), 640):
+        for event in streamer.accept(wave[start:start + 640], SR):
+            texts.append(event.text)
+        kept.append(sum(e.shape[0] for e in streamer._enc_outs))
+    final = streamer.finalize()
+    assert streamer.num_segments == 0  # reset by finalize
+    # every utterance became its own segment: rescoring never holds more than one utterance + pause
+    longest = max(len(_wave(trained, u)) for u in utts) / SR + 1.0
+    assert max(kept) <= longest / 0.04 + CHUNK_MS // 40
+    # partial texts only grow at the front: a committed segment is never revised
+    committed = [t for t in texts if t]
+    assert final.text.startswith(committed[0].split(" ")[0])
+    ref = " ".join(trained["texts"][u] for u in utts).split()
+    hyp = final.text.split()
+    assert len(hyp) == len(ref) and sum(h == r for h, r in zip(hyp, ref)) >= len(ref) - 2, (hyp, ref)
+
+
+def test_max_segment_cuts_without_pauses(trained, asr):
+    from chunkssl.streaming.streamer import Streamer
+
+    streamer = Streamer(asr, CHUNK_MS, LEFT, beam_size=5, max_segment_s=1.0)
+    wave = np.concatenate([_wave(trained, f"utt{i:03d}") for i in range(6)])
+    kept = []
+    for start in range(0, len(wave), 640):
+        streamer.accept(wave[start:start + 640], SR)
+        kept.append(sum(e.shape[0] for e in streamer._enc_outs))
+    segments = streamer.num_segments
+    final = streamer.finalize()
+    assert max(kept) < 25 + CHUNK_MS // 40 and segments >= len(wave) / SR // 1 - 1
+    assert len(final.tokens) > 6
+    with pytest.raises(ValueError, match="endpoint_ms"):
+        Streamer(asr, CHUNK_MS, LEFT, endpoint_ms=0)

@@ -67,6 +67,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     p.add_argument("--realtime", type=_bool, default=False, help="pace the audio in real time")
     p.add_argument("--no-rescore", "--no_rescore", action="store_true", help="final = best CTC prefix")
+    p.add_argument("--endpoint-ms", "--endpoint_ms", type=int, default=None,
+                   help="end a segment after this much trailing blank (long audio; default: one segment)")
+    p.add_argument("--max-segment-s", "--max_segment_s", type=float, default=None,
+                   help="end a segment after this many seconds even without a pause")
     p.add_argument("--num-threads", "--num_threads", type=int, default=0, help="torch threads (0 = default)")
     p.add_argument("--output-dir", "--output_dir", required=True)
     return p
@@ -107,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"--piece-ms must be positive, got {args.piece_ms}")
     streamer = Streamer.from_files(args.asr_train_config, args.asr_model_file, args.chunk_ms, args.left_chunks,
                                    args.beam_size, args.ctc_weight, dtype=args.dtype,
-                                   length_bonus=args.length_bonus, rescore=not args.no_rescore)
+                                   length_bonus=args.length_bonus, rescore=not args.no_rescore,
+                                   endpoint_ms=args.endpoint_ms, max_segment_s=args.max_segment_s)
     piece = max(1, int(round(args.piece_ms * SAMPLE_RATE / 1000)))
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -90,6 +90,12 @@ class StreamingEncoder:
                 "kv": max((int(c.k.shape[2]) for c in self._caches), default=0),
                 "conv": max((int(c.conv.shape[1]) for c in self._caches), default=0)}
 
+    def fbank_frames_needed(self) -> int:
+        """More fbank frames that must arrive before the next full chunk can be encoded."""
+        encoder_frames = self._encoded + self.chunk_size
+        # encoder frame e reads fbank frames up to 4e + 6, i.e. e + 1 frames need 4e + 7 = 4(e+1) + 3
+        return max(0, STRIDE * encoder_frames + RECEPTIVE - STRIDE - self._fbank_total)
+
     @torch.no_grad()
     def accept(self, feats: torch.Tensor) -> torch.Tensor:
         """Add normalised fbank frames ``[n, F]``; return the encoder outputs ``[m, D]`` of chunks now complete."""

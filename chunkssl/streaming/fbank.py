@@ -6,11 +6,13 @@ to a frame: the DC offset is removed per frame, pre-emphasis looks back only ins
 dither is 0 and no utterance-level mean is subtracted. So computing a batch of new frames from the
 samples they cover gives the same numbers as computing them over the whole utterance, and only the
 samples of frames not yet complete need to be kept: after each call fewer than one window remains
-buffered, whatever the stream length.
+buffered, whatever the stream length. A caller that needs frames only in batches (the streamer needs
+a chunk's worth) passes ``min_frames``: samples are then held until that many frames are complete,
+which saves the per-call cost of small pieces and gives the same frames.
 
 Audio shorter than one window yields no frames, as offline. A trailing partial window never becomes
-a frame (snip_edges), so :meth:`StreamingFbank.flush` returns no frames; it ends the utterance and
-resets the state. Audio at another sample rate is refused with an error: resample it first.
+a frame (snip_edges), so :meth:`StreamingFbank.flush` returns only frames held back by ``min_frames``;
+it ends the utterance and resets the state. Audio at another sample rate is refused with an error: resample it first.
 """
 
 from __future__ import annotations
@@ -54,16 +56,18 @@ class StreamingFbank:
 
     @property
     def buffered_samples(self) -> int:
-        """Samples held for frames not yet complete (always fewer than one window between calls)."""
+        """Samples held for frames not yet returned (fewer than one window plus ``min_frames`` shifts)."""
         return len(self._buf)
 
     def _empty(self) -> torch.Tensor:
         return torch.zeros(0, self.opts.num_mel_bins, dtype=torch.float32)
 
-    def accept(self, samples: np.ndarray | torch.Tensor, sample_rate: int | None = None) -> torch.Tensor:
+    def accept(self, samples: np.ndarray | torch.Tensor, sample_rate: int | None = None,
+               min_frames: int = 1) -> torch.Tensor:
         """Append float samples in [-1, 1]; return the ``[n_new_frames, num_mel_bins]`` frames now complete.
 
         ``sample_rate``, when given, must equal the extractor's: there is no silent resampling.
+        Fewer than ``min_frames`` complete frames are held back (returned by a later call).
         """
         if sample_rate is not None and int(sample_rate) != self.sample_rate:
             raise ValueError(f"audio is {sample_rate} Hz but this fbank (and the model) expects {self.sample_rate} "
@@ -77,12 +81,11 @@ class StreamingFbank:
                              f"with samples.astype(np.float32) / 32768")
         if not np.isfinite(x).all():
             raise ValueError("audio piece contains NaN or infinite samples")
-        if x.size == 0:
-            return self._empty()
-        self._buf = np.concatenate([self._buf, x.astype(np.float32, copy=False)])
-        self._total += x.size
+        if x.size:
+            self._buf = np.concatenate([self._buf, x.astype(np.float32, copy=False)])
+            self._total += x.size
         complete = 0 if self._total < self.window else 1 + (self._total - self.window) // self.shift
-        if complete == self._frames:
+        if complete - self._frames < max(1, min_frames):
             return self._empty()
         # Samples of the new frames only: from the first new frame's start to the last one's end.
         lo = self._frames * self.shift - self._buf_start
@@ -98,6 +101,7 @@ class StreamingFbank:
         return feats
 
     def flush(self) -> torch.Tensor:
-        """End the utterance: returns the frames still owed (none, with snip_edges) and resets."""
+        """End the utterance: returns the frames still owed (held back by ``min_frames``) and resets."""
+        feats = self.accept(np.zeros(0, dtype=np.float32))
         self.reset()
-        return self._empty()
+        return feats

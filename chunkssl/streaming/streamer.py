@@ -15,19 +15,24 @@ Times: ``audio_s`` is the audio fed when an event was produced, ``wall_s`` the w
 first sample of the utterance was accepted (``time.perf_counter``), both in seconds.
 
 Memory: the encoder and search state are bounded with a left-chunk limit. Attention rescoring needs
-the encoder outputs of the whole utterance, so they are kept (``D`` floats per 40 ms) unless
-``rescore=False`` (final = best CTC prefix), the setting for endless streams.
+the encoder outputs of the segment it rescores, so they are kept (``D`` floats per 40 ms). By default
+the whole utterance is one segment, which makes the final result exactly the simulated-streaming
+decode. For long or endless streams set ``endpoint_ms`` (a segment ends after that much trailing
+blank in the best path, i.e. at a pause) and ``max_segment_s`` (a segment is cut anyway after that
+long): each segment is rescored and committed when it ends and its encoder outputs and search state
+are dropped, so memory and the per-chunk cost stay flat however long the stream runs.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from chunkssl.asr.model import LoadedASR, chunk_frames, load_asr, normalize_feats
+from chunkssl.asr.model import FRAME_MS, LoadedASR, chunk_frames, load_asr, normalize_feats
 from chunkssl.streaming.ctc_prefix import CTCPrefixBeamSearch
 from chunkssl.streaming.encoder import StreamingEncoder
 from chunkssl.streaming.fbank import StreamingFbank
@@ -63,13 +68,16 @@ class Streamer:
         length_bonus: added per token to the rescoring score.
         dtype: ``torch.float32`` or ``torch.bfloat16``: the model's encoder, CTC and decoder are cast
             in place (fbank and MVN stay float32); give each streamer its own model for mixed dtypes.
-        rescore: attention-rescore at :meth:`finalize` (keeps the utterance's encoder outputs).
+        rescore: attention-rescore each segment's n-best (keeps the segment's encoder outputs).
         sample_rate: the model's sample rate; other rates are refused.
+        endpoint_ms: end a segment after this much trailing blank (None: never; the exact setting).
+        max_segment_s: end a segment after this much audio even without a pause (None: never).
     """
 
     def __init__(self, asr: LoadedASR, chunk_ms: int = 640, left_chunks: int = -1, beam_size: int = 10,
                  ctc_weight: float = 0.3, length_bonus: float = 0.0, dtype: torch.dtype = torch.float32,
-                 rescore: bool = True, sample_rate: int = 16000):
+                 rescore: bool = True, sample_rate: int = 16000, endpoint_ms: int | None = None,
+                 max_segment_s: float | None = None):
         frames = chunk_frames(chunk_ms)
         if frames is None:
             raise ValueError("streaming needs a finite chunk size in ms (e.g. 640)")
@@ -83,6 +91,11 @@ class Streamer:
         self.dtype = dtype
         self.chunk_ms, self.left_chunks = int(chunk_ms), left_chunks
         self.ctc_weight, self.length_bonus, self.do_rescore = ctc_weight, length_bonus, rescore
+        for name, value in (("endpoint_ms", endpoint_ms), ("max_segment_s", max_segment_s)):
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive or None, got {value}")
+        self.endpoint_frames = None if endpoint_ms is None else max(1, math.ceil(endpoint_ms / FRAME_MS))
+        self.max_segment_frames = None if max_segment_s is None else max(1, round(max_segment_s * 1000 / FRAME_MS))
         self.fbank = StreamingFbank(sample_rate)
         self.encoder = StreamingEncoder(model.encoder, frames, left_chunks)
         self.search = CTCPrefixBeamSearch(beam_size, blank=model.blank_id)
@@ -103,7 +116,12 @@ class Streamer:
         self.fbank.reset()
         self.encoder.reset()
         self.search.reset()
-        self._enc_outs: list[torch.Tensor] = []
+        self._enc_outs: list[torch.Tensor] = []  # encoder outputs of the current segment
+        self._committed: list[int] = []          # tokens of the segments already ended
+        self._committed_text = ""
+        self._segment_frames = 0
+        self._blank_run = 0                      # trailing frames whose most likely output is blank
+        self.num_segments = 0
         self._t0: float | None = None
         self.chunk_compute_s: list[float] = []  # compute time of each accept/finalize that encoded frames
 
@@ -115,8 +133,12 @@ class Streamer:
     def _wall(self) -> float:
         return 0.0 if self._t0 is None else time.perf_counter() - self._t0
 
-    def _event(self, kind: str, tokens: tuple[int, ...]) -> StreamEvent:
-        return StreamEvent(kind, self.audio_s, self._wall(), self.asr.text(tokens), tuple(tokens),
+    def _event(self, kind: str, segment: tuple[int, ...], audio_s: float | None = None) -> StreamEvent:
+        """An event for the committed segments plus ``segment`` (the current segment's tokens)."""
+        # texts of ended segments are kept, so an event costs the current segment only
+        text = " ".join(t for t in (self._committed_text, self.asr.text(segment)) if t)
+        tokens = tuple(self._committed) + tuple(segment)
+        return StreamEvent(kind, self.audio_s if audio_s is None else audio_s, self._wall(), text, tokens,
                            tuple(self.asr.tokens(tokens)))
 
     @torch.no_grad()
@@ -127,7 +149,34 @@ class Streamer:
             self._enc_outs.append(enc)
         log_probs = self.asr.model.ctc.log_softmax(enc[None])[0].float()
         self.search.accept(log_probs)
+        self._segment_frames += enc.shape[0]
+        non_blank = (log_probs.argmax(-1) != self.asr.model.blank_id).nonzero()
+        n = log_probs.shape[0]
+        self._blank_run = self._blank_run + n if non_blank.numel() == 0 else n - 1 - int(non_blank[-1])
+        pause = self.endpoint_frames is not None and self._blank_run >= self.endpoint_frames
+        if pause or (self.max_segment_frames is not None and self._segment_frames >= self.max_segment_frames):
+            self._end_segment(commit=not pause or bool(self.search.best()))
         return True
+
+    def _segment_result(self) -> tuple[int, ...]:
+        """Best tokens of the current segment: its CTC n-best, attention-rescored if enabled."""
+        nbest = self.search.nbest()
+        if self.do_rescore and self._enc_outs and nbest:
+            model = self.asr.model
+            return rescore_nbest(getattr(model, "decoder", None), torch.cat(self._enc_outs), nbest, model.sos,
+                                 model.eos, self.ctc_weight, self.length_bonus)[0].tokens
+        return nbest[0].tokens if nbest else ()
+
+    def _end_segment(self, commit: bool = True) -> None:
+        """Commit the current segment's result (unless a pause with nothing said) and start an empty one."""
+        if commit:
+            tokens = self._segment_result()
+            self._committed.extend(tokens)
+            self._committed_text = " ".join(t for t in (self._committed_text, self.asr.text(tokens)) if t)
+            self.num_segments += 1
+        self.search.reset()
+        self._enc_outs = []
+        self._segment_frames = self._blank_run = 0
 
     @torch.no_grad()
     def accept(self, samples: np.ndarray, sample_rate: int = 16000) -> list[StreamEvent]:
@@ -136,7 +185,8 @@ class Streamer:
             self._t0 = time.perf_counter()
             self.chunk_compute_s = []
         start = time.perf_counter()
-        feats = self.fbank.accept(samples, sample_rate)
+        # fbank and subsampling run once per chunk, not once per (possibly tiny) piece
+        feats = self.fbank.accept(samples, sample_rate, min_frames=self.encoder.fbank_frames_needed())
         if feats.shape[0] == 0:
             return []
         feats = normalize_feats(self.asr.model, feats)
@@ -152,17 +202,14 @@ class Streamer:
         Works without any audio (empty result) and for audio shorter than one chunk.
         """
         start = time.perf_counter()
+        audio_s = self.audio_s
+        feats = self.fbank.flush()
+        if feats.shape[0]:
+            self._advance(self.encoder.accept(normalize_feats(self.asr.model, feats)))
         self._advance(self.encoder.finalize())
-        nbest = self.search.nbest()
-        if self.do_rescore and self._enc_outs and nbest:
-            enc = torch.cat(self._enc_outs)
-            model = self.asr.model
-            best = rescore_nbest(getattr(model, "decoder", None), enc, nbest, model.sos, model.eos,
-                                 self.ctc_weight, self.length_bonus)[0].tokens
-        else:
-            best = nbest[0].tokens if nbest else ()
+        best = self._segment_result()
         self.chunk_compute_s.append(time.perf_counter() - start)
-        event = self._event("final", best)
+        event = self._event("final", best, audio_s)
         compute = self.chunk_compute_s
         self.reset()
         self.chunk_compute_s = compute  # kept for the caller's timing until the next utterance starts
