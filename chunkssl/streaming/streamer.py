@@ -117,7 +117,8 @@ class Streamer:
         self.encoder.reset()
         self.search.reset()
         self._enc_outs: list[torch.Tensor] = []  # encoder outputs of the current segment
-        self._committed: list[int] = []          # tokens of the segments already ended
+        self._committed: tuple[int, ...] = ()    # tokens of the segments already ended, and their strings
+        self._committed_strs: tuple[str, ...] = ()
         self._committed_text = ""
         self._segment_frames = 0
         self._blank_run = 0                      # trailing frames whose most likely output is blank
@@ -137,9 +138,9 @@ class Streamer:
         """An event for the committed segments plus ``segment`` (the current segment's tokens)."""
         # texts of ended segments are kept, so an event costs the current segment only
         text = " ".join(t for t in (self._committed_text, self.asr.text(segment)) if t)
-        tokens = tuple(self._committed) + tuple(segment)
-        return StreamEvent(kind, self.audio_s if audio_s is None else audio_s, self._wall(), text, tokens,
-                           tuple(self.asr.tokens(tokens)))
+        return StreamEvent(kind, self.audio_s if audio_s is None else audio_s, self._wall(), text,
+                           self._committed + tuple(segment),
+                           self._committed_strs + tuple(self.asr.tokens(segment)))
 
     @torch.no_grad()
     def _advance(self, enc: torch.Tensor) -> bool:
@@ -171,7 +172,8 @@ class Streamer:
         """Commit the current segment's result (unless a pause with nothing said) and start an empty one."""
         if commit:
             tokens = self._segment_result()
-            self._committed.extend(tokens)
+            self._committed += tuple(tokens)
+            self._committed_strs += tuple(self.asr.tokens(tokens))
             self._committed_text = " ".join(t for t in (self._committed_text, self.asr.text(tokens)) if t)
             self.num_segments += 1
         self.search.reset()
