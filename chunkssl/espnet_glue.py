@@ -1,7 +1,8 @@
 """Make ESPnet aware of chunkssl: import this module before building an ESPnet parser or model.
 
 On import it registers the ``chunk_conformer`` encoder in ESPnet's ASR and ST tasks (so
-``--encoder chunk_conformer`` and ``--init_param ssl.pth:encoder:encoder`` work there) and the
+``--encoder chunk_conformer`` and ``--init_param ssl.pth:encoder:encoder`` work there), the ``token``
+frontend in the ASR task (``--frontend token``: Codec-ASR on tokenizer codes), and the
 ``kaldiio_ark`` data type, which reads what kaldiio writes: Kaldi float matrices and also the
 NPY-payload integer matrices of ``fsq_tokenize`` (ESPnet's own ``kaldi_ark`` reads only the former).
 Registering twice is harmless.
@@ -13,6 +14,7 @@ import kaldiio
 from espnet2.tasks import asr, st
 from espnet2.train import dataset
 
+from chunkssl.codec.frontend import register_token_frontend
 from chunkssl.encoder import ChunkConformerEncoder
 
 ENCODER_NAME = "chunk_conformer"
@@ -23,7 +25,8 @@ def _kaldiio_loader(path: str, max_cache_fd: int = 0):
 
 
 def register() -> None:
-    """Register the encoder choice and the ``kaldiio_ark`` data type (idempotent)."""
+    """Register the encoder and frontend choices and the ``kaldiio_ark`` data type (idempotent)."""
+    register_token_frontend()
     for choices in (asr.encoder_choices, st.encoder_choices):
         choices.classes.setdefault(ENCODER_NAME, ChunkConformerEncoder)
     dataset.DATA_TYPES.setdefault("kaldiio_ark", dict(

@@ -1,9 +1,11 @@
 """Chunk conformer encoder: ESPnet ``AbsEncoder`` with chunk masks, CADA and chunk-aware convs.
 
 ``forward`` is the ESPnet encoder interface (ASR/ST fine-tuning and decoding): 4x conv2d
-subsampling, then a plain chunk-masked pass with the configured chunk size and left-chunk limit
-(offline when the chunk size is -1). The SSL model calls :meth:`subsample` and :meth:`encode`
-itself so it can run the CADA layout and put its mask embedding on chosen positions.
+subsampling (``input_layer: linear`` instead maps each input frame to one encoder frame, for
+inputs already at the 40 ms encoder rate such as the token frontend's), then a plain chunk-masked
+pass with the configured chunk size and left-chunk limit (offline when the chunk size is -1).
+The SSL model calls :meth:`subsample` and :meth:`encode` itself so it can run the CADA layout and
+put its mask embedding on chosen positions.
 Chunk sizes here count encoder frames (40 ms each after subsampling 10 ms features).
 """
 
@@ -27,6 +29,19 @@ from chunkssl.chunking import ChunkSampler
 from chunkssl.encoder.layer import ChunkConformerLayer
 
 
+class LinearEmbed(nn.Module):
+    """Non-subsampling input layer: linear map and LayerNorm per frame; same ``(x, masks)`` interface."""
+
+    def __init__(self, input_size: int, output_size: int, dropout_rate: float):
+        super().__init__()
+        self.out = nn.Sequential(nn.Linear(input_size, output_size), nn.LayerNorm(output_size),
+                                 nn.Dropout(dropout_rate))
+
+    def forward(self, x: torch.Tensor, masks: Optional[torch.Tensor]) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """``x [B, T, F]`` to ``[B, T, D]``; masks unchanged."""
+        return self.out(x), masks
+
+
 class ChunkConformerEncoder(AbsEncoder):
     """Conformer encoder for streaming-by-chunk and CADA pre-training.
 
@@ -40,6 +55,7 @@ class ChunkConformerEncoder(AbsEncoder):
         left_chunks: previous chunks a chunk may attend to in ``forward``; -1 = unlimited.
         dynamic_chunk: optional :class:`~chunkssl.chunking.ChunkSampler` options; when given,
             ``forward`` in training mode draws chunk size and left limit per batch.
+        input_layer: ``conv2d`` (4x subsampling of 10 ms features) or ``linear`` (no subsampling).
     """
 
     def __init__(
@@ -57,10 +73,17 @@ class ChunkConformerEncoder(AbsEncoder):
         chunk_size: int = -1,
         left_chunks: int = -1,
         dynamic_chunk: Optional[dict] = None,
+        input_layer: str = "conv2d",
     ):
         super().__init__()
         self._output_size = output_size
-        self.embed = Conv2dSubsampling(input_size, output_size, dropout_rate, pos_enc=nn.Identity())
+        self.input_layer = input_layer
+        if input_layer == "conv2d":
+            self.embed = Conv2dSubsampling(input_size, output_size, dropout_rate, pos_enc=nn.Identity())
+        elif input_layer == "linear":
+            self.embed = LinearEmbed(input_size, output_size, dropout_rate)
+        else:
+            raise ValueError(f"input_layer must be 'conv2d' or 'linear', got {input_layer!r}")
         self.xscale = math.sqrt(output_size)
         self.input_dropout = nn.Dropout(dropout_rate)
         self.encoders = nn.ModuleList(
@@ -80,8 +103,9 @@ class ChunkConformerEncoder(AbsEncoder):
         return self._output_size
 
     def subsample(self, xs_pad: torch.Tensor, ilens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """4x conv2d subsampling: features ``[B, T, F]`` to encoder frames ``[B, T', D]``, lengths."""
-        short, limit = check_short_utt(self.embed, xs_pad.size(1))
+        """Input layer (4x conv2d subsampling or linear): features ``[B, T, F]`` to encoder frames ``[B, T', D]``."""
+        short, limit = (check_short_utt(self.embed, xs_pad.size(1)) if self.input_layer == "conv2d"
+                        else (xs_pad.size(1) == 0, 0))
         if short:
             raise TooShortUttError(f"has {xs_pad.size(1)} frames and is too short for subsampling "
                                    f"(it needs more than {limit} frames)", xs_pad.size(1), limit)

@@ -1,0 +1,1 @@
+../../TEMPLATE/asr2/asr2.sh
