@@ -54,3 +54,17 @@ def test_word_delays_wait_for_last_piece():
     assert word_delays([1, 2, 3, 4, 5], [100, 200, 300, 400, 500], detok) == [100, 300, 500]
     with pytest.raises(ValueError):
         word_delays([1, 2], [100], detok)
+
+
+def test_wait_k_schedule_hand_checked():
+    from chunkssl.st.policy import WaitK
+
+    # k = 2 chunks, 1.5 tokens per chunk: 0, 0, then floor(1.5), floor(3.0), floor(4.5)
+    assert [WaitK(2, 1.5).allowed(c) for c in range(5)] == [0, 0, 1, 3, 4]
+    assert [WaitK(1).allowed(c) for c in range(4)] == [0, 1, 2, 3]
+    # exact multiples are not lost to rounding (50 * 0.58 is 28.999999999999996 in floats)
+    assert WaitK(1, 0.58).allowed(50) == 29
+    with pytest.raises(ValueError, match="k >= 1"):
+        WaitK(0)
+    with pytest.raises(ValueError, match="positive"):
+        WaitK(2, 0.0)

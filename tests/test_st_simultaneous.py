@@ -1,5 +1,6 @@
 """ST model end to end on tiny data: st_train builds and runs one step, the model reloads in a fresh
-process, and simultaneous decoding never commits a token that depends on audio not yet received."""
+process, simultaneous decoding (local agreement and wait-k) never commits a token that depends on
+audio not yet received, and the cached streaming encoder commits what re-encoding the prefix commits."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ import pytest
 import torch
 
 from tests.conftest import REPO
+
+# tiny tensors: with the default threads, OpenMP hand-off on a loaded 2-core machine costs 50x
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 SENTENCES = [
     ("u1", "the cat sleeps on the mat", "Le chat dort sur le tapis."),
@@ -52,6 +56,8 @@ def st_model(tmp_path_factory):
     from chunkssl.st.bpe import train_bpe
 
     d = tmp_path_factory.mktemp("st")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # module scope: the function-scoped one_thread fixture does not cover it
     rng = np.random.default_rng(0)
     feats = {utt: rng.standard_normal((int(rng.integers(150, 260)), 80)).astype(np.float32)
              for utt, _, _ in SENTENCES}
@@ -80,6 +86,7 @@ def st_model(tmp_path_factory):
                    "--token_type", "bpe", "--bpemodel", f"{d}/fr/bpe.model", "--token_list", f"{d}/fr/tokens.txt",
                    "--src_token_type", "bpe", "--src_bpemodel", f"{d}/en/bpe.model",
                    "--src_token_list", f"{d}/en/tokens.txt", "--fold_length", "1500", "--seed", "0", *data])
+    torch.set_num_threads(threads)
     return d, exp, feats
 
 
@@ -129,19 +136,21 @@ def test_prefix_encoding_matches_full_chunked_encoding(st_model):
         torch.testing.assert_close(part, full[:n], atol=1e-4, rtol=1e-4)
 
 
-def test_commits_never_depend_on_unreceived_audio(st_model):
+@pytest.mark.parametrize("wait_k", [None, (2, 1.0)], ids=["la", "waitk"])
+def test_commits_never_depend_on_unreceived_audio(st_model, wait_k):
     """For each commit event at source time t, decoding the input truncated at t commits the same by then."""
-    from chunkssl.st.policy import chunk_schedule
+    from chunkssl.st.policy import WaitK, chunk_schedule
     from chunkssl.st.translate import load_speech2text, set_chunking, translate_simultaneous
 
     d, exp, feats = st_model
     s2t = load_speech2text(str(exp / "config.yaml"), str(exp / "1epoch.pth"), beam_size=2, maxlenratio=0.2)
     chunk = 8
     set_chunking(s2t, chunk)
+    policy = WaitK(*wait_k) if wait_k else None
     checked = committed_early = 0
     for utt in ("u1", "u2"):
         x = feats[utt]
-        full = translate_simultaneous(s2t, x, chunk)
+        full = translate_simultaneous(s2t, x, chunk, policy)
         assert full.events[-1][1] == full.token_ids
         steps = chunk_schedule(len(x), chunk)
         assert [e[0] for e in full.events] == [s.source_ms for s in steps]
@@ -149,7 +158,9 @@ def test_commits_never_depend_on_unreceived_audio(st_model):
         for step, (t, tokens, final) in zip(steps, full.events):
             if final:
                 continue
-            cut = translate_simultaneous(s2t, x[:step.fbank_frames], chunk)
+            if policy is not None:  # wait-k never runs ahead of its schedule
+                assert len(tokens) <= policy.allowed(step.encoder_frames // chunk)
+            cut = translate_simultaneous(s2t, x[:step.fbank_frames], chunk, policy)
             # every commit made before the end of the truncated input is identical ...
             assert cut.events[:-1] == [e for e in full.events if e[0] < t]
             assert cut.events[-1][0] == t
@@ -158,3 +169,49 @@ def test_commits_never_depend_on_unreceived_audio(st_model):
             checked += 1
     assert checked >= 6  # u1, u2 have 36-64 encoder frames: at least 4 chunk boundaries each
     assert committed_early > 0, "no token was committed before the end: the test would prove nothing"
+
+
+@pytest.mark.parametrize("chunk,left", [(4, -1), (3, 2)])
+def test_cached_encoder_equals_reencoding_and_commits_the_same(st_model, chunk, left):
+    from chunkssl.st.policy import chunk_schedule
+    from chunkssl.st.translate import PrefixEncoder, load_speech2text, set_chunking, translate_simultaneous
+
+    d, exp, feats = st_model
+    s2t = load_speech2text(str(exp / "config.yaml"), str(exp / "1epoch.pth"), beam_size=2, maxlenratio=0.2)
+    set_chunking(s2t, chunk, left)
+    for utt in ("u1", "u3"):
+        x = feats[utt]
+        cached, again = PrefixEncoder(s2t, x, cached=True), PrefixEncoder(s2t, x, cached=False)
+        for step in chunk_schedule(len(x), chunk):
+            a = cached.encode_upto(step.fbank_frames, step.final)
+            b = again.encode_upto(step.fbank_frames, step.final)
+            assert a.shape == b.shape == (step.encoder_frames, 32)
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+        fast = translate_simultaneous(s2t, x, chunk)  # the default is the cached encoder
+        slow = translate_simultaneous(s2t, x, chunk, cached=False)
+        assert fast.events == slow.events and fast.text == slow.text
+    # the schedule's chunk must be the encoder's for the cache to apply
+    with pytest.raises(ValueError, match="positive chunk"):
+        set_chunking(s2t, -1)
+        PrefixEncoder(s2t, feats["u1"], cached=True)
+
+
+def test_wait_k_cli_writes_scoreable_logs(st_model):
+    from chunkssl.bin import st_simultaneous
+
+    d, exp, feats = st_model
+    scp = d / "one.scp"
+    scp.write_text((d / "feats.scp").read_text().splitlines()[2] + "\n")
+    out = d / "waitk"
+    assert st_simultaneous.main(["--config", str(exp / "config.yaml"), "--model", str(exp / "1epoch.pth"),
+                                 "--feats-scp", str(scp), "--out-dir", str(out), "--chunk-ms", "160",
+                                 "--beam-size", "1", "--maxlenratio", "0.3", "--policy", "waitk", "--wait-k", "3",
+                                 "--token-rate", "12.5"]) == 0  # 2 tokens per 160 ms chunk
+    events = json.loads((out / "events.jsonl").read_text())["events"]
+    counts = [len(committed) for _, committed, final in events if not final]
+    # nothing before 3 chunks, then at most 2 more tokens per chunk
+    assert counts[:2] == [0, 0]
+    assert all(n <= 2 * (i - 2) for i, n in enumerate(counts, start=1) if i >= 3)
+    assert max(counts) > 0, "wait-k committed nothing before the end: the test would prove nothing"
+    rec = json.loads((out / "latency.jsonl").read_text())
+    assert rec["id"] == "u3" and len(rec["delays"]) == len((out / "text").read_text().split()) - 1

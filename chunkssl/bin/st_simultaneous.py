@@ -1,9 +1,16 @@
 """Simultaneous ST decoding: python -m chunkssl.bin.st_simultaneous --config C --model M --feats-scp S --out-dir D.
 
-The source is fed ``--chunk-ms`` at a time; at each chunk boundary the received prefix is encoded
-with the chunk mask and target tokens are committed by local agreement (the longest common prefix
-of the last two hypotheses; the full hypothesis at the end; see docs/metrics.md). ``--chunk-ms 0``
-decodes once at the end with full context (the offline latency reference). Writes, atomically:
+The source is fed ``--chunk-ms`` at a time; at each chunk boundary the new chunk is encoded by the
+cached streaming encoder (``--reencode``: the whole received prefix again, with the chunk mask; same
+frames, cost growing with the prefix) and target tokens are committed by the ``--policy``:
+
+- ``la`` (default): local agreement, the longest common prefix of the last two hypotheses;
+- ``waitk``: nothing for the first ``--wait-k`` chunks, then ``--token-rate`` target tokens per
+  second of source, i.e. ``rate * chunk_ms / 1000`` per chunk (the search only extends the
+  committed tokens that far).
+
+Both commit the full hypothesis at the end (see docs/metrics.md). ``--chunk-ms 0`` decodes once at
+the end with full context (the offline latency reference). Writes, atomically:
 
 - ``D/text``: the final detokenised translation (Kaldi text);
 - ``D/latency.jsonl``: per utterance ``{"id", "source_length", "delays", "elapsed"}`` in ms, one
@@ -25,6 +32,7 @@ from tqdm import tqdm
 
 from chunkssl.bin.st_inference import add_model_args, read_feats
 from chunkssl.fileio import DataError, atomic_open
+from chunkssl.st.policy import WaitK
 from chunkssl.st.translate import chunk_frames, load_speech2text, set_chunking, translate_simultaneous
 
 PROG = "st_simultaneous"
@@ -35,9 +43,18 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     add_model_args(p)
+    p.add_argument("--policy", choices=("la", "waitk"), default="la", help="commit policy (see above)")
+    p.add_argument("--wait-k", type=int, default=2, help="waitk: chunks read before the first token")
+    p.add_argument("--token-rate", type=float, default=3.0,
+                   help="waitk: target tokens committed per second of source after the first k chunks")
+    p.add_argument("--reencode", action="store_true",
+                   help="re-encode the whole prefix at every chunk instead of the cached streaming encoder")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(levelname)s: %(message)s")
     try:
+        wait_k = None
+        if args.policy == "waitk" and args.chunk_ms > 0:  # offline: one step at the end, nothing to wait for
+            wait_k = WaitK(args.wait_k, args.token_rate * args.chunk_ms / 1000.0)
         s2t = load_speech2text(args.config, args.model, args.beam_size, args.maxlenratio, device=args.device)
         chunk = chunk_frames(args.chunk_ms)
         set_chunking(s2t, chunk, args.left_chunks)
@@ -49,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
                 atomic_open(out / "latency.jsonl", "w", encoding="utf-8") as fl, \
                 atomic_open(out / "events.jsonl", "w", encoding="utf-8") as fe:
             for utt, feats in tqdm(read_feats(args.feats_scp), desc=PROG, disable=None):
-                res = translate_simultaneous(s2t, feats, chunk if chunk > 0 else OFFLINE_CHUNK)
+                res = translate_simultaneous(s2t, feats, chunk if chunk > 0 else OFFLINE_CHUNK, wait_k,
+                                             cached=False if args.reencode else None)
                 ft.write(f"{utt} {res.text}\n")
                 fl.write(json.dumps(res.latency_record(utt)) + "\n")
                 fe.write(json.dumps({"id": utt, "events": res.events}) + "\n")

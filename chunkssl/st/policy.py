@@ -1,4 +1,4 @@
-"""Pure pieces of the simultaneous policy: chunk schedule, local agreement, word delays.
+"""Pure pieces of the simultaneous policies: chunk schedule, local agreement, wait-k, word delays.
 
 Times are in milliseconds of source audio. Features are Kaldi fbank (25 ms window, 10 ms shift,
 ``snip_edges``), and the conv2d subsampling reads fbank frames ``4t .. 4t+6`` for encoder frame
@@ -87,6 +87,27 @@ def local_agreement(committed: Sequence[int], previous: Sequence[int] | None,
     if len(agreed) > len(committed) and agreed[:len(committed)] == committed:
         return agreed
     return committed
+
+
+@dataclass(frozen=True)
+class WaitK:
+    """Wait-k on encoder chunks: nothing before ``k`` chunks, then ``tokens_per_chunk`` tokens per chunk."""
+
+    k: int
+    tokens_per_chunk: float = 1.0
+
+    def __post_init__(self):
+        if self.k < 1:
+            raise ValueError(f"wait-k needs k >= 1 chunks, got {self.k}")
+        if self.tokens_per_chunk <= 0:
+            raise ValueError(f"wait-k needs a positive number of tokens per chunk, got {self.tokens_per_chunk}")
+
+    def allowed(self, chunks: int) -> int:
+        """Target tokens that may be committed once ``chunks`` whole chunks have been received."""
+        if chunks < self.k:
+            return 0
+        # the small epsilon keeps e.g. 3 * (1/3 * 3) from flooring to 2 on rounding error
+        return int((chunks - self.k + 1) * self.tokens_per_chunk + 1e-9)
 
 
 def word_delays(tokens: Sequence[int], token_times: Sequence[float],

@@ -1,10 +1,17 @@
 """Offline and simultaneous ST decoding with ESPnet's ``Speech2Text`` on a chunk-conformer ST model.
 
-Simultaneous policy (local agreement, see docs/metrics.md): the source arrives chunk by chunk; at
-each chunk boundary the received fbank prefix is encoded with the chunk mask (what a streaming
-encoder gives for those frames), the beam search continues from the committed target tokens, and
-the longest common prefix of this hypothesis and the previous one is committed. At the end of the
-input the whole final hypothesis is committed. Committed tokens are never retracted.
+Simultaneous decoding (see docs/metrics.md): the source arrives chunk by chunk. At each chunk
+boundary the new chunk is encoded by the cached :class:`~chunkssl.streaming.encoder.StreamingEncoder`
+(each chunk once, from its own frames and the caches: the same frames as the chunk-masked encoding
+of the received prefix, at a cost that does not grow with the prefix), and a policy
+(:mod:`chunkssl.st.policy`) decides which target tokens to commit:
+
+- ``la`` (local agreement, LA-2): the beam search continues from the committed tokens to the end of
+  a hypothesis; the longest common prefix of this hypothesis and the previous one is committed.
+- ``waitk``: wait ``k`` chunks, then commit a fixed number of tokens per chunk (the search only
+  extends the committed tokens by that many).
+
+At the end of the input the whole final hypothesis is committed. Committed tokens are never retracted.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ import numpy as np
 import torch
 
 import chunkssl.espnet_glue  # noqa: F401  (registers chunk_conformer before the model is built)
-from chunkssl.st.policy import chunk_schedule, fbank_source_ms, local_agreement, word_delays
+from chunkssl.st.policy import WaitK, chunk_schedule, fbank_source_ms, local_agreement, word_delays
+from chunkssl.streaming.encoder import StreamingEncoder
 
 FRAME_MS = 40  # one encoder frame
 
@@ -67,14 +75,22 @@ def encode(s2t, feats: np.ndarray) -> torch.Tensor:
 
 
 @torch.no_grad()
-def search(s2t, enc: torch.Tensor, prefix: list[int]) -> Optional[list[int]]:
-    """Best hypothesis (tokens after <sos>, without <eos>) continuing ``prefix``; None if none ended."""
+def search(s2t, enc: torch.Tensor, prefix: list[int], max_new: Optional[int] = None) -> Optional[list[int]]:
+    """Best hypothesis (tokens after <sos>, without <eos>) continuing ``prefix``; None if none ended.
+
+    ``max_new`` caps the tokens added to ``prefix`` (a hypothesis cut there counts as ended).
+    """
+    if max_new is not None and max_new <= 0:
+        return list(prefix)
     bs = s2t.beam_search
     sos, eos = s2t.st_model.sos, s2t.st_model.eos
     maxlenratio = s2t.maxlenratio
     if maxlenratio > 0:
         # the primer does not count in ESPnet's limit: bound the whole output as offline decoding does
         maxlenratio = -max(1, int(maxlenratio * enc.size(0)) - len(prefix))
+    if max_new is not None:
+        # a negative ratio is ESPnet's absolute number of new tokens; it appends <eos> after the last
+        maxlenratio = -min(max_new, -maxlenratio) if maxlenratio < 0 else -max_new
     bs.set_hyp_primer([sos] + list(prefix))
     try:
         hyps = bs(x=enc, maxlenratio=maxlenratio, minlenratio=s2t.minlenratio)
@@ -92,6 +108,54 @@ def translate_offline(s2t, feats: np.ndarray) -> tuple[str, list[int]]:
     """Offline translation of one utterance with the encoder's current chunking."""
     ids = search(s2t, encode(s2t, feats), []) or []
     return detokenize(s2t, ids), ids
+
+
+class PrefixEncoder:
+    """Encoder outputs of a growing fbank prefix of one utterance, read no further than asked.
+
+    ``cached``: new frames are normalised and fed to a :class:`StreamingEncoder` (every chunk encoded
+    once; per-step cost independent of the prefix). Otherwise the whole prefix is re-encoded with
+    the chunk mask at every step (the reference the cached path must equal; also what a full-context
+    encoder needs, since it has no chunks to cache).
+    """
+
+    def __init__(self, s2t, feats: np.ndarray, cached: bool):
+        self.s2t, self.feats, self.cached = s2t, np.asarray(feats), cached
+        self._read = 0
+        self._out: Optional[torch.Tensor] = None
+        if cached:
+            enc = s2t.st_model.encoder
+            if not use_cached_encoder(s2t, getattr(enc, "chunk_size", -1)):
+                raise ValueError("a cached streaming encoder needs a chunk_conformer encoder with a positive "
+                                 "chunk size (set_chunking)")
+            self._stream = StreamingEncoder(enc, enc.chunk_size, enc.left_chunks)
+
+    @torch.no_grad()
+    def encode_upto(self, num_fbank: int, final: bool) -> torch.Tensor:
+        """Encoder output ``[T', D]`` of ``feats[:num_fbank]`` (``final``: the input ends there)."""
+        if num_fbank < self._read:
+            raise ValueError(f"the prefix cannot shrink: {num_fbank} < {self._read} fbank frames")
+        if not self.cached:
+            self._read = num_fbank
+            return encode(self.s2t, self.feats[:num_fbank])
+        model = self.s2t.st_model
+        # a copy: ESPnet's GlobalMVN normalises in place; it is per frame, so pieces normalise alike
+        new = torch.tensor(self.feats[self._read:num_fbank], dtype=torch.float32, device=self.s2t.device)
+        self._read = num_fbank
+        if new.shape[0] and model.normalize is not None:
+            new = model.normalize(new[None], torch.tensor([new.shape[0]], device=new.device))[0][0]
+        pieces = [] if self._out is None else [self._out]
+        pieces.append(self._stream.accept(new))
+        if final:
+            pieces.append(self._stream.finalize())
+        self._out = torch.cat(pieces)
+        return self._out
+
+
+def use_cached_encoder(s2t, chunk_size: int) -> bool:
+    """Whether a streaming encoder can cache the schedule's chunks: they are the encoder's own chunks."""
+    enc_chunk = getattr(s2t.st_model.encoder, "chunk_size", None)
+    return hasattr(s2t.st_model.encoder, "embed") and enc_chunk is not None and 0 < enc_chunk == chunk_size
 
 
 @dataclass
@@ -113,12 +177,19 @@ class SimulResult:
                 "elapsed": self.elapsed}
 
 
-def translate_simultaneous(s2t, feats: np.ndarray, chunk_size: int) -> SimulResult:
-    """Local-agreement simultaneous translation of one utterance, ``chunk_size`` encoder frames per chunk.
+def translate_simultaneous(s2t, feats: np.ndarray, chunk_size: int, wait_k: Optional[WaitK] = None,
+                           cached: Optional[bool] = None) -> SimulResult:
+    """Simultaneous translation of one utterance, ``chunk_size`` encoder frames per chunk.
 
-    Each step sees only ``feats[:step.fbank_frames]``, so no commitment can depend on later audio.
+    ``wait_k`` None is local agreement, else the wait-k schedule. ``cached`` None: the streaming
+    encoder when the schedule's chunks are the encoder's (:func:`use_cached_encoder`), else
+    re-encoding. Each step sees only ``feats[:step.fbank_frames]``, so no commitment can depend on
+    later audio.
     """
     feats = np.asarray(feats)
+    if cached is None:
+        cached = use_cached_encoder(s2t, chunk_size)
+    encoder = PrefixEncoder(s2t, feats, cached)
     committed: list[int] = []
     times: list[float] = []
     compute: list[float] = []
@@ -127,11 +198,19 @@ def translate_simultaneous(s2t, feats: np.ndarray, chunk_size: int) -> SimulResu
     events = []
     for step in chunk_schedule(len(feats), chunk_size):
         start = time.perf_counter()
-        enc = encode(s2t, feats[:step.fbank_frames])
-        current = search(s2t, enc, committed)
+        enc = encoder.encode_upto(step.fbank_frames, step.final)
+        if enc.shape[0] != step.encoder_frames:
+            raise RuntimeError(f"encoded {enc.shape[0]} frames where the schedule expects {step.encoder_frames}")
+        max_new = None
+        if wait_k is not None and not step.final:
+            max_new = wait_k.allowed(step.encoder_frames // chunk_size) - len(committed)
+        current = search(s2t, enc, committed, max_new)
         if current is None:  # nothing ended: no new evidence this step
             current = list(committed)
-        new = current if step.final else local_agreement(committed, previous, current)
+        if step.final or wait_k is not None:
+            new = current
+        else:
+            new = local_agreement(committed, previous, current)
         spent += (time.perf_counter() - start) * 1000.0
         times += [step.source_ms] * (len(new) - len(committed))
         compute += [spent] * (len(new) - len(committed))

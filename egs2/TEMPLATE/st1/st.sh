@@ -5,8 +5,9 @@
 #   3: sentencepiece models and token lists for the target (text.<tgt_lang>) and source (text.<src_lang>)
 #   4: shape files for training (fbank frames per utterance)
 #   5: ST training (chunk conformer, dynamic chunks, auxiliary ASR CTC; --init-param for Chunk SSL)
-#   6: decoding of the test sets per chunk size: simultaneous local-agreement decoding (st_simultaneous,
-#      with its latency log), then full-utterance beam search (st_inference); done ones are skipped
+#   6: decoding of the test sets per chunk size: simultaneous decoding (st_simultaneous: cached streaming
+#      encoder, local agreement or --simul-opts "--policy waitk ..."; with its latency log), then
+#      full-utterance beam search (st_inference); done ones are skipped
 #   7: scoring (sacrebleu BLEU/chrF, AL/LAAL and computation-aware variants) and RESULTS.md
 set -euo pipefail
 
@@ -33,8 +34,11 @@ chunk_ms="640 1280 0"       # decoding chunk sizes in ms (multiples of 40); 0 = 
 left_chunks=-1
 beam_size=5                 # full-utterance beam search
 simul_beam_size=3           # beam of each simultaneous step
+simul_opts=""               # extra st_simultaneous options, e.g. "--policy waitk --wait-k 2 --token-rate 4"
 maxlenratio=0.4             # at most 0.4 target tokens per encoder frame (40 ms)
 inference_model=valid.acc.ave.pth
+results_note=""             # text put under the RESULTS.md table (run.sh passes its stage times)
+results_command=""          # command shown in RESULTS.md; default: this script's command line
 help_message="Usage: $0 --src-lang en --tgt-lang fr --train-set <set> --valid-set <set> --test-sets '<set> ...' [--stage N]"
 
 cmdline_args="$*"
@@ -124,8 +128,9 @@ if run_stage 6 "decode $test_sets with chunks of $chunk_ms ms (0 = offline)"; th
           continue
         fi
         if [ $mode = simul ]; then
+          # shellcheck disable=SC2086
           python -m chunkssl.bin.st_simultaneous "${common[@]}" --feats-scp "$fb/$s/feats.scp" --out-dir "$dir" \
-            --chunk-ms "$c" --beam-size "$simul_beam_size"
+            --chunk-ms "$c" --beam-size "$simul_beam_size" $simul_opts
         else
           python -m chunkssl.bin.st_inference "${common[@]}" --feats-scp "$fb/$s/feats.scp" --out-dir "$dir" \
             --chunk-ms "$c" --beam-size "$beam_size"
@@ -153,7 +158,7 @@ if run_stage 7 "score $test_sets and write RESULTS.md"; then
     done
   done
   python -m chunkssl.st.results --exp "$st_exp" --decodes "${dirs[@]}" --out RESULTS.md \
-    --command "$(basename "$0") ${cmdline_args:-}"
+    --command "${results_command:-$(basename "$0") ${cmdline_args:-}}" --note "$results_note"
   log "results: $(pwd)/RESULTS.md"
 fi
 
