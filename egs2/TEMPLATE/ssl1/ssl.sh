@@ -80,7 +80,8 @@ if run_stage 4 "tokenize $train_set and $valid_set with: $tokenizers"; then
         model=exp/fsq_$tok/valid.loss.best.pth
         src=(--model "$model")
       fi
-      if [ -e "$out/codes.scp" ] && [ "$out/codes.scp" -nt "$model" ]; then
+      # stale when the tokenizer or the features are newer (e.g. stage 2 rewrote them for new data)
+      if [ -e "$out/codes.scp" ] && [ "$out/codes.scp" -nt "$model" ] && [ "$out/codes.scp" -nt "$fb/$s/feats.scp" ]; then
         log "$out is up to date"
         continue
       fi
