@@ -16,18 +16,15 @@ format), and ``DIR/timing.json`` (RTF: decode compute time over audio duration, 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
-from pathlib import Path
 
 import torch
 
+from chunkssl.asr.cli import DecodeResults, add_model_args
 from chunkssl.asr.decode import decode_rescore
 from chunkssl.asr.io import iter_fbank
 from chunkssl.asr.model import chunk_frames, load_asr
-from chunkssl.fileio import atomic_open
-from chunkssl.metrics.timing import real_time_factor
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -35,21 +32,14 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 def get_parser() -> argparse.ArgumentParser:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--asr_train_config", "--asr-train-config", required=True)
-    p.add_argument("--asr_model_file", "--asr-model-file", required=True)
+    add_model_args(p)
     p.add_argument("--feats-scp", "--feats_scp", default=None, help="raw fbank (the model applies its MVN)")
     p.add_argument("--wav-scp", "--wav_scp", default=None)
     p.add_argument("--segments", default=None, help="Kaldi segments for --wav-scp")
     p.add_argument("--chunk-ms", "--chunk_ms", default="full", help="chunk in ms (multiple of 40) or 'full'")
-    p.add_argument("--left-chunks", "--left_chunks", type=int, default=-1)
     p.add_argument("--decode-mode", "--decode_mode", choices=["joint", "rescore"], default="rescore")
-    p.add_argument("--beam-size", "--beam_size", type=int, default=10)
-    p.add_argument("--ctc-weight", "--ctc_weight", type=float, default=0.3)
     p.add_argument("--penalty", type=float, default=0.0, help="joint: insertion bonus per token")
-    p.add_argument("--length-bonus", "--length_bonus", type=float, default=0.0, help="rescore: bonus per token")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
-    p.add_argument("--num-threads", "--num_threads", type=int, default=0, help="torch threads (0 = default)")
-    p.add_argument("--output-dir", "--output_dir", required=True)
     return p
 
 
@@ -80,8 +70,6 @@ def main(argv: list[str] | None = None) -> None:
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
     chunk = chunk_frames(args.chunk_ms)
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if args.decode_mode == "joint":
         joint = _JointDecoder(args, chunk)
     else:
@@ -89,8 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         for part in (asr.model.encoder, asr.model.ctc, getattr(asr.model, "decoder", None)):
             if part is not None:
                 part.to(DTYPES[args.dtype])
-    texts, token_ints, per_utt = [], [], {}
-    total_compute = total_audio = 0.0
+    results = DecodeResults()
     for utt, feats, audio_s in iter_fbank(args.wav_scp, args.feats_scp, args.segments):
         start = time.perf_counter()
         if feats.shape[0] < 7:  # too short for the 4x subsampling: nothing to decode
@@ -101,25 +88,10 @@ def main(argv: list[str] | None = None) -> None:
             ids = list(decode_rescore(asr, feats, chunk, args.left_chunks, args.beam_size, args.ctc_weight,
                                       args.length_bonus))
             text = asr.text(ids)
-        compute = time.perf_counter() - start
-        total_compute += compute
-        total_audio += audio_s
-        per_utt[utt] = {"audio_s": audio_s, "compute_s": compute,
-                        "rtf": real_time_factor(compute, audio_s) if audio_s > 0 else None}
-        texts.append(f"{utt} {text}".rstrip() + "\n")
-        token_ints.append(f"{utt} {' '.join(map(str, ids))}".rstrip() + "\n")
+        results.add(utt, text, ids, audio_s, time.perf_counter() - start)
         logging.info("%s: %s", utt, text)
-    with atomic_open(out / "text", "w") as f:
-        f.writelines(texts)
-    with atomic_open(out / "token_int", "w") as f:
-        f.writelines(token_ints)
-    timing = {"mode": args.decode_mode, "chunk_ms": args.chunk_ms, "left_chunks": args.left_chunks,
-              "dtype": args.dtype, "num_utts": len(per_utt), "audio_s": total_audio, "compute_s": total_compute,
-              "rtf": real_time_factor(total_compute, total_audio) if total_audio > 0 else None,
-              "utterances": per_utt}
-    with atomic_open(out / "timing.json", "w") as f:
-        json.dump(timing, f, indent=1)
-
+    results.write(args.output_dir, {"mode": args.decode_mode, "chunk_ms": args.chunk_ms,
+                                    "left_chunks": args.left_chunks, "dtype": args.dtype})
 
 if __name__ == "__main__":
     main()

@@ -15,33 +15,25 @@ and ``DIR/timing.json`` (RTF over the audio duration, 40 ms per token; tokenizat
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from pathlib import Path
 
 import torch
 
+from chunkssl.asr.cli import DecodeResults, add_model_args
 from chunkssl.asr.model import chunk_frames, load_asr
 from chunkssl.codec.decode import as_codes, check_token_model, decode_codes
-from chunkssl.fileio import DataError, atomic_open
+from chunkssl.fileio import DataError
 from chunkssl.fsq.io import read_codes
-from chunkssl.metrics.timing import real_time_factor
 
 
 def get_parser() -> argparse.ArgumentParser:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--asr_train_config", "--asr-train-config", required=True)
-    p.add_argument("--asr_model_file", "--asr-model-file", required=True)
+    add_model_args(p)
     p.add_argument("--codes-scp", "--codes_scp", required=True, help="codes.scp written by fsq_tokenize")
     p.add_argument("--chunk-ms", "--chunk_ms", default="full", help="chunk in ms (multiple of 40) or 'full'")
-    p.add_argument("--left-chunks", "--left_chunks", type=int, default=-1)
-    p.add_argument("--beam-size", "--beam_size", type=int, default=10)
-    p.add_argument("--ctc-weight", "--ctc_weight", type=float, default=0.3)
-    p.add_argument("--length-bonus", "--length_bonus", type=float, default=0.0)
-    p.add_argument("--num-threads", "--num_threads", type=int, default=0, help="torch threads (0 = default)")
-    p.add_argument("--output-dir", "--output_dir", required=True)
     return p
 
 
@@ -55,10 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     asr = load_asr(args.asr_train_config, args.asr_model_file)
     frontend = check_token_model(asr)
     frame_s = 0.04
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    texts, token_ints, per_utt = [], [], {}
-    total_compute = total_audio = 0.0
+    results = DecodeResults()
     for utt, mat in read_codes(args.codes_scp).items():
         codes = as_codes(mat)
         if codes.shape[-1] != len(frontend.levels):
@@ -68,31 +57,14 @@ def main(argv: list[str] | None = None) -> None:
         ids = decode_codes(asr, codes, chunk, args.left_chunks, args.beam_size, args.ctc_weight, args.length_bonus)
         compute = time.perf_counter() - start
         text = asr.text(ids)
-        audio_s = codes.shape[0] * frame_s
-        total_compute += compute
-        total_audio += audio_s
-        per_utt[utt] = {"audio_s": audio_s, "compute_s": compute,
-                        "rtf": real_time_factor(compute, audio_s) if audio_s > 0 else None}
-        texts.append(f"{utt} {text}".rstrip() + "\n")
-        token_ints.append(f"{utt} {' '.join(map(str, ids))}".rstrip() + "\n")
+        results.add(utt, text, ids, codes.shape[0] * frame_s, compute)
         logging.info("%s: %s", utt, text)
     skipped = Path(args.codes_scp).parent / "skipped"
-    if skipped.is_file():
+    if skipped.is_file():  # utterances the tokenizer could not code: empty hypotheses, scored as deletions
         for utt in skipped.read_text(encoding="utf-8").split():
-            texts.append(f"{utt}\n")
-            token_ints.append(f"{utt}\n")
-            per_utt[utt] = {"audio_s": 0.0, "compute_s": 0.0, "rtf": None, "skipped": True}
-    with atomic_open(out / "text", "w") as f:
-        f.writelines(texts)
-    with atomic_open(out / "token_int", "w") as f:
-        f.writelines(token_ints)
-    timing = {"mode": "rescore", "input": "codes", "chunk_ms": args.chunk_ms, "left_chunks": args.left_chunks,
-              "num_utts": len(per_utt), "audio_s": total_audio, "compute_s": total_compute,
-              "rtf": real_time_factor(total_compute, total_audio) if total_audio > 0 else None,
-              "utterances": per_utt}
-    with atomic_open(out / "timing.json", "w") as f:
-        json.dump(timing, f, indent=1)
-
+            results.add(utt, "", [], 0.0, 0.0, skipped=True)
+    results.write(args.output_dir, {"mode": "rescore", "input": "codes", "chunk_ms": args.chunk_ms,
+                                    "left_chunks": args.left_chunks})
 
 if __name__ == "__main__":
     try:

@@ -151,10 +151,12 @@ class Streamer:
         log_probs = self.asr.model.ctc.log_softmax(enc[None])[0].float()
         self.search.accept(log_probs)
         self._segment_frames += enc.shape[0]
-        non_blank = (log_probs.argmax(-1) != self.asr.model.blank_id).nonzero()
-        n = log_probs.shape[0]
-        self._blank_run = self._blank_run + n if non_blank.numel() == 0 else n - 1 - int(non_blank[-1])
-        pause = self.endpoint_frames is not None and self._blank_run >= self.endpoint_frames
+        pause = False
+        if self.endpoint_frames is not None:  # the blank run is only needed to find pauses
+            non_blank = (log_probs.argmax(-1) != self.asr.model.blank_id).nonzero()
+            n = log_probs.shape[0]
+            self._blank_run = self._blank_run + n if non_blank.numel() == 0 else n - 1 - int(non_blank[-1])
+            pause = self._blank_run >= self.endpoint_frames
         if pause or (self.max_segment_frames is not None and self._segment_frames >= self.max_segment_frames):
             self._end_segment(commit=not pause or bool(self.search.best()))
         return True

@@ -34,3 +34,68 @@ stage_fbank() {
       --nj "$nj" --sample-rate "$fs" --cmd "$train_cmd"
   done
 }
+
+# stage_shapes <exp> <dir> <dim> <set...>: ESPnet shape files <exp>/stats/<set>/speech_shape ("utt frames,dim")
+# from <dir>/<set>/utt2num_frames.
+stage_shapes() {
+  local exp=$1 dir=$2 dim=$3 s
+  shift 3
+  for s in "$@"; do
+    mkdir -p "$exp/stats/$s"
+    awk -v d="$dim" '{print $1, $2 "," d}' "$dir/$s/utt2num_frames" > "$exp/stats/$s/speech_shape.tmp"
+    mv "$exp/stats/$s/speech_shape.tmp" "$exp/stats/$s/speech_shape"
+  done
+}
+
+# decoded <dir>: true (and logs it) when <dir>/text is newer than the model being decoded, i.e. the
+# decode is done and a rerun of the stage skips it. Uses $asr_exp and $inference_model.
+decoded() {
+  [ -s "$1/text" ] && [ "$1/text" -nt "$asr_exp/$inference_model" ] && { log "$1 is up to date"; return 0; }
+  return 1
+}
+
+# stage_chunk_decode <module> <input option> <input path with SET for the set> [options...]: batch decoding
+# of every $test_sets set at every $decode_chunks size into $asr_exp/decode_<set>/offline_<chunk>.
+stage_chunk_decode() {
+  local module=$1 opt=$2 path=$3 s c dir
+  shift 3
+  for s in $test_sets; do
+    for c in $decode_chunks; do
+      dir=$asr_exp/decode_$s/offline_$c
+      decoded "$dir" && continue
+      ${decode_cmd} "$dir/decode.log" python -m "$module" "${model_args[@]}" --num-threads 1 \
+        "$opt" "${path//SET/$s}" --chunk-ms "$c" --output-dir "$dir" "$@"
+    done
+  done
+}
+
+# stage_stream_decode <module>: true streaming decoding of every $test_sets set (data/<set>/wav.scp and
+# segments) at every $stream_chunks size into $asr_exp/decode_<set>/stream_<chunk>.
+stage_stream_decode() {
+  local module=$1 s c dir seg
+  for s in $test_sets; do
+    seg=()
+    [ -f "data/$s/segments" ] && seg=(--segments "data/$s/segments")
+    for c in $stream_chunks; do
+      dir=$asr_exp/decode_$s/stream_$c
+      decoded "$dir" && continue
+      ${decode_cmd} "$dir/decode.log" python -m "$module" "${model_args[@]}" --num-threads 1 \
+        --wav-scp "data/$s/wav.scp" "${seg[@]}" --chunk-ms "$c" --output-dir "$dir"
+    done
+  done
+}
+
+# stage_score: WER of every decode dir of $asr_exp against $fb/<set>/text, then $asr_exp/RESULTS.md and
+# its WER-vs-chunk plot (tag $asr_tag, command $cmdline).
+stage_score() {
+  local s dir
+  for s in $test_sets; do
+    for dir in "$asr_exp/decode_$s"/*/; do
+      [ -s "$dir/text" ] || continue
+      python -m chunkssl.bin.score_asr --ref "$fb/$s/text" --hyp "$dir/text" --out-dir "$dir/score" --name "$s" \
+        | grep -E "WER|CER" | sed "s|^|$(basename "$dir"): |" >&2 || true
+    done
+  done
+  python -m chunkssl.bin.asr_results --exp "$asr_tag=$asr_exp" --sets $test_sets --out "$asr_exp/RESULTS.md" \
+    --plot "$asr_exp/wer_vs_chunk.png" --command "$cmdline"
+}

@@ -60,11 +60,7 @@ if run_stage 3 "token list from data/$train_set/text into $token_dir"; then
 fi
 
 if run_stage 4 "shape files for $train_set and $valid_set"; then
-  for s in $train_set $valid_set; do
-    mkdir -p "$asr_exp/stats/$s"
-    awk '{print $1, $2 ",80"}' "$fb/$s/utt2num_frames" > "$asr_exp/stats/$s/speech_shape.tmp"
-    mv "$asr_exp/stats/$s/speech_shape.tmp" "$asr_exp/stats/$s/speech_shape"
-  done
+  stage_shapes "$asr_exp" "$fb" 80 $train_set $valid_set
 fi
 
 if run_stage 5 "ASR training: $asr_exp (log: $asr_exp/train.log)"; then
@@ -93,39 +89,15 @@ model_args=(--asr_train_config "$asr_exp/config.yaml" --asr_model_file "$asr_exp
             --beam-size "$beam_size" --ctc-weight "$ctc_weight" --left-chunks "$left_chunks")
 
 if run_stage 6 "batch decoding of $test_sets at chunk sizes: $decode_chunks"; then
-  for s in $test_sets; do
-    for c in $decode_chunks; do
-      dir=$asr_exp/decode_$s/offline_$c
-      [ -s "$dir/text" ] && [ "$dir/text" -nt "$asr_exp/$inference_model" ] && { log "$dir is up to date"; continue; }
-      ${decode_cmd} "$dir/decode.log" python -m chunkssl.bin.asr_inference "${model_args[@]}" --num-threads 1 \
-        --feats-scp "$fb/$s/feats.scp" --chunk-ms "$c" --decode-mode "$decode_mode" --output-dir "$dir"
-    done
-  done
+  stage_chunk_decode chunkssl.bin.asr_inference --feats-scp "$fb/SET/feats.scp" --decode-mode "$decode_mode"
 fi
 
 if run_stage 7 "streaming decoding of $test_sets at chunk sizes: $stream_chunks"; then
-  for s in $test_sets; do
-    seg=()
-    [ -f "data/$s/segments" ] && seg=(--segments "data/$s/segments")
-    for c in $stream_chunks; do
-      dir=$asr_exp/decode_$s/stream_$c
-      [ -s "$dir/text" ] && [ "$dir/text" -nt "$asr_exp/$inference_model" ] && { log "$dir is up to date"; continue; }
-      ${decode_cmd} "$dir/decode.log" python -m chunkssl.bin.asr_inference_streaming "${model_args[@]}" --num-threads 1 \
-        --wav-scp "data/$s/wav.scp" "${seg[@]}" --chunk-ms "$c" --output-dir "$dir"
-    done
-  done
+  stage_stream_decode chunkssl.bin.asr_inference_streaming
 fi
 
 if run_stage 8 "scoring into $asr_exp/RESULTS.md"; then
-  for s in $test_sets; do
-    for dir in "$asr_exp/decode_$s"/*/; do
-      [ -s "$dir/text" ] || continue
-      python -m chunkssl.bin.score_asr --ref "$fb/$s/text" --hyp "$dir/text" --out-dir "$dir/score" --name "$s" \
-        | grep -E "WER|CER" | sed "s|^|$(basename "$dir"): |" >&2 || true
-    done
-  done
-  python -m chunkssl.bin.asr_results --exp "$asr_tag=$asr_exp" --sets $test_sets --out "$asr_exp/RESULTS.md" \
-    --plot "$asr_exp/wer_vs_chunk.png" --command "$cmdline"
+  stage_score
 fi
 
 log "Finished stages $stage..$stop_stage. Features: $(pwd)/$dump_dir/fbank/{$(echo $all_sets | tr ' ' ',')}"

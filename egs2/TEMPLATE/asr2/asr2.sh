@@ -99,10 +99,8 @@ if run_stage 6 "shape files for $train_set and $valid_set from $tok_dir"; then
     "$tok_dir/$train_set/code_info.yaml")
   for s in $train_set $valid_set; do
     [ -f "$tok_dir/$s/utt2num_frames" ] || { log "$tok_dir/$s is missing: run stage 4"; exit 1; }
-    mkdir -p "$asr_exp/stats/$s"
-    awk -v c="$channels" '{print $1, $2 "," c}' "$tok_dir/$s/utt2num_frames" > "$asr_exp/stats/$s/speech_shape.tmp"
-    mv "$asr_exp/stats/$s/speech_shape.tmp" "$asr_exp/stats/$s/speech_shape"
   done
+  stage_shapes "$asr_exp" "$tok_dir" "$channels" $train_set $valid_set
 fi
 
 if run_stage 7 "ASR on $tokenizer codes (frontend init: $frontend_init): $asr_exp (log: $asr_exp/train.log)"; then
@@ -129,39 +127,15 @@ model_args=(--asr_train_config "$asr_exp/config.yaml" --asr_model_file "$asr_exp
             --beam-size "$beam_size" --ctc-weight "$ctc_weight" --left-chunks "$left_chunks")
 
 if run_stage 8 "batch decoding of the $tokenizer codes of $test_sets at chunk sizes: $decode_chunks"; then
-  for s in $test_sets; do
-    for c in $decode_chunks; do
-      dir=$asr_exp/decode_$s/offline_$c
-      [ -s "$dir/text" ] && [ "$dir/text" -nt "$asr_exp/$inference_model" ] && { log "$dir is up to date"; continue; }
-      ${decode_cmd} "$dir/decode.log" python -m chunkssl.codec.asr_inference "${model_args[@]}" --num-threads 1 \
-        --codes-scp "$tok_dir/$s/codes.scp" --chunk-ms "$c" --output-dir "$dir"
-    done
-  done
+  stage_chunk_decode chunkssl.codec.asr_inference --codes-scp "$tok_dir/SET/codes.scp"
 fi
 
 if run_stage 9 "streaming decoding of $test_sets from audio at chunk sizes: $stream_chunks"; then
-  for s in $test_sets; do
-    seg=()
-    [ -f "data/$s/segments" ] && seg=(--segments "data/$s/segments")
-    for c in $stream_chunks; do
-      dir=$asr_exp/decode_$s/stream_$c
-      [ -s "$dir/text" ] && [ "$dir/text" -nt "$asr_exp/$inference_model" ] && { log "$dir is up to date"; continue; }
-      ${decode_cmd} "$dir/decode.log" python -m chunkssl.codec.asr_inference_streaming "${model_args[@]}" \
-        --num-threads 1 --wav-scp "data/$s/wav.scp" "${seg[@]}" --chunk-ms "$c" --output-dir "$dir"
-    done
-  done
+  stage_stream_decode chunkssl.codec.asr_inference_streaming
 fi
 
 if run_stage 10 "scoring into $asr_exp/RESULTS.md"; then
-  for s in $test_sets; do
-    for dir in "$asr_exp/decode_$s"/*/; do
-      [ -s "$dir/text" ] || continue
-      python -m chunkssl.bin.score_asr --ref "$fb/$s/text" --hyp "$dir/text" --out-dir "$dir/score" --name "$s" \
-        | grep -E "WER|CER" | sed "s|^|$(basename "$dir"): |" >&2 || true
-    done
-  done
-  python -m chunkssl.bin.asr_results --exp "$asr_tag=$asr_exp" --sets $test_sets --out "$asr_exp/RESULTS.md" \
-    --plot "$asr_exp/wer_vs_chunk.png" --command "$cmdline"
+  stage_score
   if [ -f "$tok_dir/bitrate.md" ]; then cp "$tok_dir/bitrate.md" "$asr_exp/bitrate.md"; fi
 fi
 

@@ -86,11 +86,7 @@ if run_stage 3 "token lists: $tgt_bpe and $src_bpe"; then
 fi
 
 if run_stage 4 "shape files for $train_set and $valid_set"; then
-  for s in $train_set $valid_set; do
-    mkdir -p "$st_exp/stats/$s"
-    awk '{print $1, $2 ",80"}' "$fb/$s/utt2num_frames" > "$st_exp/stats/$s/speech_shape.tmp"
-    mv "$st_exp/stats/$s/speech_shape.tmp" "$st_exp/stats/$s/speech_shape"
-  done
+  stage_shapes "$st_exp" "$fb" 80 $train_set $valid_set
 fi
 
 if run_stage 5 "ST training: $st_exp (log: $st_exp/train.log)"; then

@@ -1,0 +1,67 @@
+"""What the ASR decoding entry points share: model/search options and the decode-dir writer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from chunkssl.fileio import atomic_open
+from chunkssl.metrics.timing import real_time_factor
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """Options of every decoder: the trained model, the search, threads and the output dir."""
+    p.add_argument("--asr_train_config", "--asr-train-config", required=True)
+    p.add_argument("--asr_model_file", "--asr-model-file", required=True)
+    p.add_argument("--left-chunks", "--left_chunks", type=int, default=-1)
+    p.add_argument("--beam-size", "--beam_size", type=int, default=10)
+    p.add_argument("--ctc-weight", "--ctc_weight", type=float, default=0.3)
+    p.add_argument("--length-bonus", "--length_bonus", type=float, default=0.0, help="rescore: bonus per token")
+    p.add_argument("--num-threads", "--num_threads", type=int, default=0, help="torch threads (0 = default)")
+    p.add_argument("--output-dir", "--output_dir", required=True)
+
+
+class DecodeResults:
+    """Per-utterance results of one decoded set, written as ``text``, ``token_int``, ``timing.json``
+    (and, for a streaming decoder, ``stream.jsonl`` of its events), each atomically."""
+
+    def __init__(self, streaming: bool = False) -> None:
+        self.streaming = streaming
+        self.texts: list[str] = []
+        self.token_ints: list[str] = []
+        self.lines: list[str] = []
+        self.per_utt: dict[str, dict] = {}
+        self.compute_s = self.audio_s = 0.0
+
+    def add(self, utt: str, text: str, ids, audio_s: float, compute_s: float, **info) -> dict:
+        """Record one utterance; returns its timing entry (``info`` is added to it)."""
+        self.compute_s += compute_s
+        self.audio_s += audio_s
+        self.texts.append(f"{utt} {text}".rstrip() + "\n")
+        self.token_ints.append(f"{utt} {' '.join(map(str, ids))}".rstrip() + "\n")
+        entry = {"audio_s": audio_s, "compute_s": compute_s,
+                 "rtf": real_time_factor(compute_s, audio_s) if audio_s > 0 else None, **info}
+        self.per_utt[utt] = entry
+        return entry
+
+    def add_events(self, utt: str, events) -> None:
+        """Streaming events of ``utt`` for ``stream.jsonl``."""
+        self.lines += [json.dumps({"utt": utt, **e.as_dict()}, ensure_ascii=False) + "\n" for e in events]
+
+    def write(self, out_dir: str | Path, head: dict, tail: dict | None = None) -> None:
+        """Write the files; ``timing.json`` = ``head``, the set's totals, ``tail``, then the utterances."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_open(out / "text", "w") as f:
+            f.writelines(self.texts)
+        with atomic_open(out / "token_int", "w") as f:
+            f.writelines(self.token_ints)
+        if self.streaming:
+            with atomic_open(out / "stream.jsonl", "w") as f:
+                f.writelines(self.lines)
+        timing = {**head, "num_utts": len(self.per_utt), "audio_s": self.audio_s, "compute_s": self.compute_s,
+                  "rtf": real_time_factor(self.compute_s, self.audio_s) if self.audio_s > 0 else None,
+                  **(tail or {}), "utterances": self.per_utt}
+        with atomic_open(out / "timing.json", "w") as f:
+            json.dump(timing, f, indent=1)
