@@ -125,3 +125,29 @@ def test_rescoring_combines_scores():
     bonus = rescore(None, torch.zeros(4, 2), [Hypothesis((1,), -1.0), Hypothesis((1, 2), -1.2)], 3, 3,
                     ctc_weight=1.0, length_bonus=0.5)
     assert bonus[0].tokens == (1, 2)
+
+
+def test_rescoring_projects_the_shared_memory_once_with_the_same_scores():
+    """The n-best shares one memory: ESPnet's decoder forward and the once-projected path agree."""
+    from espnet2.asr.decoder.transformer_decoder import TransformerDecoder
+
+    from chunkssl.streaming import rescoring
+
+    torch.manual_seed(0)
+    dec = TransformerDecoder(vocab_size=12, encoder_output_size=16, attention_heads=2, linear_units=32,
+                             num_blocks=2).eval()
+    assert rescoring._shares_memory(dec)
+    enc = torch.randn(9, 16)
+    hyps = [(3, 4, 5), (3, 4), (7,), ()]
+    fast = rescoring.attention_scores(dec, enc, hyps, sos=11, eos=11)
+    with torch.no_grad():
+        ys_in = torch.full((4, 4), 11)
+        for i, h in enumerate(hyps):
+            ys_in[i, 1:len(h) + 1] = torch.tensor(h, dtype=torch.long)
+        lens = torch.tensor([len(h) + 1 for h in hyps])
+        logits, _ = dec(enc[None].expand(4, -1, -1), torch.full((4,), 9), ys_in, lens)
+        logp = torch.log_softmax(logits, -1)
+    for i, h in enumerate(hyps):
+        target = list(h) + [11]
+        expected = sum(float(logp[i, k, t]) for k, t in enumerate(target))
+        assert fast[i] == pytest.approx(expected, abs=1e-4)

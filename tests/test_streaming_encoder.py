@@ -79,3 +79,15 @@ def test_caches_are_bounded_with_a_left_limit():
     for _ in range(10):
         unlimited.accept(torch.randn(40, 80, generator=gen))
     assert unlimited.cache_sizes()["kv"] == unlimited.num_encoded  # unlimited context keeps everything
+
+
+@pytest.mark.parametrize("frames", [1, 5, 16])
+def test_depthwise_step_equals_the_conv(frames):
+    """The streaming tap sum gives the depthwise conv's output on one left-context + chunk window."""
+    from chunkssl.encoder.convolution import ChunkConvolutionModule
+
+    torch.manual_seed(frames)
+    conv = ChunkConvolutionModule(32, 15).eval()
+    window = torch.randn(1, conv.half_kernel + frames, 32)
+    with torch.no_grad():
+        assert torch.allclose(conv.depthwise_step(window), conv.depthwise(window), atol=1e-5)

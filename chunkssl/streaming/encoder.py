@@ -48,6 +48,12 @@ class _LayerCache:
         self.conv = torch.zeros(1, half, d_model, dtype=dtype, device=device)
 
 
+def _fused_qkv(attn: RelPositionSelfAttention) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights ``[3D, D]`` and bias ``[3D]`` of ``linear_q``, ``linear_k`` and ``linear_v`` stacked."""
+    lins = (attn.linear_q, attn.linear_k, attn.linear_v)
+    return torch.cat([lin.weight for lin in lins]).detach(), torch.cat([lin.bias for lin in lins]).detach()
+
+
 class StreamingEncoder:
     """Chunk-by-chunk encoder with bounded caches; :meth:`accept` frames, :meth:`finalize` at the end.
 
@@ -79,6 +85,10 @@ class StreamingEncoder:
         self._frames = torch.zeros(1, 0, d, dtype=self.dtype, device=self.device)  # subsampled, not encoded
         self._encoded = 0                       # encoder frames already encoded
         self._caches = [_LayerCache(layer, d, self.dtype, self.device) for layer in self.encoder.encoders]
+        # one projection for q, k and v: a chunk has few rows, so per-call cost dominates small matmuls;
+        # rebuilt per utterance so that weights loaded or cast after construction are used
+        self._qkv = [_fused_qkv(layer.self_attn) for layer in self.encoder.encoders]
+        self._rel_index: dict[tuple[int, int], torch.Tensor] = {}
 
     @property
     def num_encoded(self) -> int:
@@ -170,12 +180,24 @@ class StreamingEncoder:
             self._pos_proj[key] = p
         return p
 
-    def _attend(self, attn: RelPositionSelfAttention, h: torch.Tensor, cache: _LayerCache) -> torch.Tensor:
+    def _offset_index(self, c: int, n_keys: int, lo: int, heads: int) -> torch.Tensor:
+        """Gather index ``[1, H, c, n_keys]`` of offset ``i - j`` (minus ``lo``), the same for every layer."""
+        index = self._rel_index.get((c, n_keys))
+        if index is None:
+            qi = torch.arange(c, device=self.device)[:, None] + (n_keys - c)
+            kj = torch.arange(n_keys, device=self.device)[None, :]
+            index = (qi - kj - lo).expand(1, heads, c, n_keys)
+            if len(self._rel_index) > 8:
+                self._rel_index.clear()
+            self._rel_index[(c, n_keys)] = index
+        return index
+
+    def _attend(self, attn: RelPositionSelfAttention, qkv: tuple[torch.Tensor, torch.Tensor], h: torch.Tensor,
+                cache: _LayerCache) -> torch.Tensor:
         """Self-attention of chunk ``h [1, c, D]`` over cached + own keys; updates the cache."""
         c = h.shape[1]
-        q = attn.linear_q(h).view(1, c, attn.h, attn.d_k)
-        k = attn.linear_k(h).view(1, c, attn.h, attn.d_k).transpose(1, 2)
-        v = attn.linear_v(h).view(1, c, attn.h, attn.d_k).transpose(1, 2)
+        q, k, v = F.linear(h, *qkv).view(1, c, 3, attn.h, attn.d_k).unbind(2)
+        k, v = k.transpose(1, 2), v.transpose(1, 2)
         keys = torch.cat([cache.k, k], dim=2)
         values = torch.cat([cache.v, v], dim=2)
         n_keys = keys.shape[2]
@@ -184,10 +206,7 @@ class StreamingEncoder:
         p = self._projected_positions(attn, lo, hi)
         content = torch.matmul((q + attn.pos_bias_u).transpose(1, 2), keys.transpose(-2, -1))
         by_offset = torch.matmul((q + attn.pos_bias_v).transpose(1, 2), p.transpose(-2, -1))
-        qi = torch.arange(c, device=h.device)[:, None] + (n_keys - c)
-        kj = torch.arange(n_keys, device=h.device)[None, :]
-        rel = qi - kj
-        index = (rel - lo).expand(1, attn.h, c, n_keys)
+        index = self._offset_index(c, n_keys, lo, attn.h)
         scores = (content + torch.gather(by_offset, -1, index)) / math.sqrt(attn.d_k)
         # keys in the own chunk right of the query are allowed: the chunk is seen whole, as offline
         weights = torch.softmax(scores, dim=-1)
@@ -196,22 +215,23 @@ class StreamingEncoder:
         cache.k, cache.v = keys[:, :, drop:], values[:, :, drop:]
         return attn.linear_out(out)
 
-    def _layer(self, layer: ChunkConformerLayer, x: torch.Tensor, cache: _LayerCache) -> torch.Tensor:
+    def _layer(self, layer: ChunkConformerLayer, qkv: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor,
+               cache: _LayerCache) -> torch.Tensor:
         if layer.feed_forward_macaron is not None:
             x = x + layer.ff_scale * layer.feed_forward_macaron(layer.norm_ff_macaron(x))
-        x = x + self._attend(layer.self_attn, layer.norm_mha(x), cache)
+        x = x + self._attend(layer.self_attn, qkv, layer.norm_mha(x), cache)
         conv = layer.conv_module
         if conv is not None:
             g = F.glu(conv.pointwise_conv1(layer.norm_conv(x)), dim=-1)
             window = torch.cat([cache.conv, g], dim=1)
-            out = conv.depthwise(window)
+            out = conv.depthwise_step(window)
             cache.conv = window[:, window.shape[1] - conv.half_kernel:]
             x = x + conv.pointwise_conv2(conv.activation(conv.norm(out)))
         x = x + layer.ff_scale * layer.feed_forward(layer.norm_ff(x))
         return layer.norm_final(x)
 
     def _encode_chunk(self, x: torch.Tensor) -> torch.Tensor:
-        for layer, cache in zip(self.encoder.encoders, self._caches):
-            x = self._layer(layer, x, cache)
+        for layer, qkv, cache in zip(self.encoder.encoders, self._qkv, self._caches):
+            x = self._layer(layer, qkv, x, cache)
         self._encoded += x.shape[1]
         return self.encoder.after_norm(x)

@@ -24,6 +24,34 @@ class Rescored:
     att: float
 
 
+def _shares_memory(decoder: torch.nn.Module) -> bool:
+    """True for ESPnet's plain ``TransformerDecoder``, whose layers can project a shared memory once."""
+    from espnet2.asr.decoder.transformer_decoder import TransformerDecoder
+
+    return type(decoder) is TransformerDecoder and all(
+        getattr(layer, "sequential_attn", None) is None for layer in decoder.decoders)
+
+
+def _logits_shared_memory(decoder: torch.nn.Module, memory: torch.Tensor, ys_in: torch.Tensor,
+                          lens: torch.Tensor) -> torch.Tensor:
+    """``TransformerDecoder.forward`` for n hypotheses over one memory, projected once, not n times.
+
+    The n-best shares one segment's encoder output; the plain forward projects its keys and values
+    per hypothesis, which costs more than the rest of the decoder on long segments. ESPnet's layers
+    offer ``forward_partially_AR`` (without a cache: the teacher-forced layer, with the source
+    attention's keys and values computed from the first batch row and expanded).
+    """
+    steps = ys_in.shape[1]
+    causal = torch.ones(steps, steps, dtype=torch.bool, device=ys_in.device).tril()
+    mask = (torch.arange(steps, device=ys_in.device)[None, :] < lens[:, None])[:, None, :] & causal
+    x = decoder.embed(ys_in)
+    for layer in decoder.decoders:  # no memory mask: one unpadded memory
+        x, mask, lens, memory, _ = layer.forward_partially_AR(x, mask, lens, memory, None)
+    if decoder.normalize_before:
+        x = decoder.after_norm(x)
+    return decoder.output_layer(x)
+
+
 @torch.no_grad()
 def attention_scores(decoder: torch.nn.Module, enc: torch.Tensor, hyps: list[tuple[int, ...]],
                      sos: int, eos: int) -> list[float]:
@@ -42,8 +70,11 @@ def attention_scores(decoder: torch.nn.Module, enc: torch.Tensor, hyps: list[tup
         target[i, len(h)] = eos
     lens = torch.tensor([len(h) + 1 for h in hyps], device=enc.device)
     memory = enc.unsqueeze(0).expand(n, -1, -1)
-    mem_lens = torch.full((n,), enc.shape[0], dtype=torch.long, device=enc.device)
-    logits, _ = decoder(memory, mem_lens, ys_in, lens)
+    if _shares_memory(decoder):
+        logits = _logits_shared_memory(decoder, memory, ys_in, lens)
+    else:
+        mem_lens = torch.full((n,), enc.shape[0], dtype=torch.long, device=enc.device)
+        logits, _ = decoder(memory, mem_lens, ys_in, lens)
     logp = torch.log_softmax(logits.float(), dim=-1)
     picked = logp.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
     picked = picked.masked_fill(target < 0, 0.0)
