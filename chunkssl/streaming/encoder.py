@@ -42,16 +42,21 @@ class _LayerCache:
 
     def __init__(self, layer: ChunkConformerLayer, d_model: int, dtype: torch.dtype, device: torch.device):
         attn = layer.self_attn
-        self.k = torch.zeros(1, attn.h, 0, attn.d_k, dtype=dtype, device=device)
+        # float32 whatever the model dtype: bf16 matmuls of a few rows cost several times more here
+        self.k = torch.zeros(1, attn.h, 0, attn.d_k, dtype=torch.float32, device=device)
         self.v = torch.zeros_like(self.k)
         half = layer.conv_module.half_kernel if layer.conv_module is not None else 0
         self.conv = torch.zeros(1, half, d_model, dtype=dtype, device=device)
 
 
-def _fused_qkv(attn: RelPositionSelfAttention) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weights ``[3D, D]`` and bias ``[3D]`` of ``linear_q``, ``linear_k`` and ``linear_v`` stacked."""
-    lins = (attn.linear_q, attn.linear_k, attn.linear_v)
-    return torch.cat([lin.weight for lin in lins]).detach(), torch.cat([lin.bias for lin in lins]).detach()
+class _AttnWeights:
+    """One layer's q/k/v projections stacked (``[3D, D]``, ``[3D]``) and its position biases in float32."""
+
+    def __init__(self, attn: RelPositionSelfAttention):
+        lins = (attn.linear_q, attn.linear_k, attn.linear_v)
+        self.weight = torch.cat([lin.weight for lin in lins]).detach()
+        self.bias = torch.cat([lin.bias for lin in lins]).detach()
+        self.u, self.v = attn.pos_bias_u.detach().float(), attn.pos_bias_v.detach().float()
 
 
 class StreamingEncoder:
@@ -73,7 +78,6 @@ class StreamingEncoder:
         param = next(encoder.parameters())
         self.dtype, self.device = param.dtype, param.device
         self._pos_cache: dict[tuple[int, int], torch.Tensor] = {}
-        self._pos_proj: dict[tuple[int, int, int], torch.Tensor] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -86,8 +90,9 @@ class StreamingEncoder:
         self._encoded = 0                       # encoder frames already encoded
         self._caches = [_LayerCache(layer, d, self.dtype, self.device) for layer in self.encoder.encoders]
         # one projection for q, k and v: a chunk has few rows, so per-call cost dominates small matmuls;
-        # rebuilt per utterance so that weights loaded or cast after construction are used
-        self._qkv = [_fused_qkv(layer.self_attn) for layer in self.encoder.encoders]
+        # these and the projected positions are rebuilt per utterance, so weights loaded later are used
+        self._attn = [_AttnWeights(layer.self_attn) for layer in self.encoder.encoders]
+        self._pos_proj: dict[tuple[int, int, int], torch.Tensor] = {}
         self._rel_index: dict[tuple[int, int], torch.Tensor] = {}
 
     @property
@@ -174,7 +179,7 @@ class StreamingEncoder:
         key = (id(attn), lo, hi)
         p = self._pos_proj.get(key)
         if p is None:
-            p = attn.linear_pos(self._positions(lo, hi)).view(-1, attn.h, attn.d_k).transpose(0, 1)
+            p = attn.linear_pos(self._positions(lo, hi)).float().view(-1, attn.h, attn.d_k).transpose(0, 1)
             if len(self._pos_proj) > 8 * len(self.encoder.encoders):
                 self._pos_proj.clear()
             self._pos_proj[key] = p
@@ -192,11 +197,12 @@ class StreamingEncoder:
             self._rel_index[(c, n_keys)] = index
         return index
 
-    def _attend(self, attn: RelPositionSelfAttention, qkv: tuple[torch.Tensor, torch.Tensor], h: torch.Tensor,
+    def _attend(self, attn: RelPositionSelfAttention, weights: _AttnWeights, h: torch.Tensor,
                 cache: _LayerCache) -> torch.Tensor:
         """Self-attention of chunk ``h [1, c, D]`` over cached + own keys; updates the cache."""
         c = h.shape[1]
-        q, k, v = F.linear(h, *qkv).view(1, c, 3, attn.h, attn.d_k).unbind(2)
+        # projections in the model dtype, the attention itself in float32 (see _LayerCache)
+        q, k, v = F.linear(h, weights.weight, weights.bias).float().view(1, c, 3, attn.h, attn.d_k).unbind(2)
         k, v = k.transpose(1, 2), v.transpose(1, 2)
         keys = torch.cat([cache.k, k], dim=2)
         values = torch.cat([cache.v, v], dim=2)
@@ -204,22 +210,22 @@ class StreamingEncoder:
         # offsets i - j: the chunk's queries are its last c keys, so i - j runs from -(c-1) to n_keys-1
         lo, hi = -(c - 1), n_keys - 1
         p = self._projected_positions(attn, lo, hi)
-        content = torch.matmul((q + attn.pos_bias_u).transpose(1, 2), keys.transpose(-2, -1))
-        by_offset = torch.matmul((q + attn.pos_bias_v).transpose(1, 2), p.transpose(-2, -1))
+        content = torch.matmul((q + weights.u).transpose(1, 2), keys.transpose(-2, -1))
+        by_offset = torch.matmul((q + weights.v).transpose(1, 2), p.transpose(-2, -1))
         index = self._offset_index(c, n_keys, lo, attn.h)
         scores = (content + torch.gather(by_offset, -1, index)) / math.sqrt(attn.d_k)
         # keys in the own chunk right of the query are allowed: the chunk is seen whole, as offline
-        weights = torch.softmax(scores, dim=-1)
-        out = torch.matmul(weights, values).transpose(1, 2).reshape(1, c, attn.h * attn.d_k)
+        probs = torch.softmax(scores, dim=-1)
+        out = torch.matmul(probs, values).transpose(1, 2).reshape(1, c, attn.h * attn.d_k).to(h.dtype)
         drop = 0 if self.left_chunks is None else max(0, n_keys - self.left_chunks * self.chunk_size)
         cache.k, cache.v = keys[:, :, drop:], values[:, :, drop:]
         return attn.linear_out(out)
 
-    def _layer(self, layer: ChunkConformerLayer, qkv: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor,
+    def _layer(self, layer: ChunkConformerLayer, weights: _AttnWeights, x: torch.Tensor,
                cache: _LayerCache) -> torch.Tensor:
         if layer.feed_forward_macaron is not None:
             x = x + layer.ff_scale * layer.feed_forward_macaron(layer.norm_ff_macaron(x))
-        x = x + self._attend(layer.self_attn, qkv, layer.norm_mha(x), cache)
+        x = x + self._attend(layer.self_attn, weights, layer.norm_mha(x), cache)
         conv = layer.conv_module
         if conv is not None:
             g = F.glu(conv.pointwise_conv1(layer.norm_conv(x)), dim=-1)
@@ -231,7 +237,7 @@ class StreamingEncoder:
         return layer.norm_final(x)
 
     def _encode_chunk(self, x: torch.Tensor) -> torch.Tensor:
-        for layer, qkv, cache in zip(self.encoder.encoders, self._qkv, self._caches):
-            x = self._layer(layer, qkv, x, cache)
+        for layer, weights, cache in zip(self.encoder.encoders, self._attn, self._caches):
+            x = self._layer(layer, weights, x, cache)
         self._encoded += x.shape[1]
         return self.encoder.after_norm(x)
