@@ -1,10 +1,8 @@
 """Benchmark true streaming ASR: our Streamer against ESPnet's Speech2TextStreaming, same audio, one run.
 
 Both models have the size of ``conf/asr/chunk_conformer_30m.yaml`` (12-layer 256-dim conformer encoder,
-6-layer transformer decoder, 5,000 tokens) with random weights: speed does not depend on training, but
-the search does depend on how many tokens come out, so both models are *paced* to emit what a trained
-model would (one token per 320 ms of speech, blank in the pauses; see :class:`Pacer`). The full model
-computation still runs; the pacing only edits its output scores.
+6-layer transformer decoder, 5,000 tokens) with random weights, *paced* to emit what a trained model
+would (see ``bench/streaming_setup.py``).
 
 - ours: ``chunk_conformer`` + :class:`~chunkssl.streaming.streamer.Streamer` (incremental fbank, cached
   chunk encoder, incremental CTC prefix beam search, attention rescoring per segment), 640 ms chunks,
@@ -13,10 +11,11 @@ computation still runs; the pacing only edits its output scores.
   ``Speech2TextStreaming`` (joint CTC/attention online beam search), fed 640 ms pieces (its hop).
 
 Audio: synthesised sentences (espeak-ng) separated by 0.4-1.2 s pauses, repeated to length.
-Measured: RTF (compute seconds per audio second, ``finalize`` included) on a 60 s stream for both,
-median per-chunk compute time over the first and the last 10 s, and for ours a long stream
-(default 60 min) with per-chunk times around minute 10 and at the end and the resident memory (RSS)
-after minutes 1, 10, 30 and 60.
+Measured: RTF (compute seconds per audio second, ``finalize`` included) on a 60 s stream fed to all
+systems in lockstep, 640 ms of audio to each in turn (same moments, so host load hits them alike), with
+median per-chunk compute time over the first and the last 10 s; and for ours, in float32 and bfloat16,
+a long stream (default 60 min) with RSS every minute and per-chunk growth measured side by side (see
+:func:`run_long`).
 
 Run: ``python bench/streaming.py [--threads 2] [--minutes 60] [--readme]`` (``--quick``: short smoke run).
 """
