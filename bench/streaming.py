@@ -6,14 +6,14 @@ would (see ``bench/streaming_setup.py``).
 
 - ours: ``chunk_conformer`` + :class:`~chunkssl.streaming.streamer.Streamer` (incremental fbank, cached
   chunk encoder, incremental CTC prefix beam search, attention rescoring per segment), 640 ms chunks,
-  left limit 4 chunks, audio fed in 40 ms pieces; float32 and bfloat16.
+  left limit 4 chunks, audio fed in 40 ms pieces; float32, bfloat16, and int8 weights (dynamic quantization).
 - peer: ESPnet ``contextual_block_conformer`` (block 32 frames, hop 16 = 640 ms, no look-ahead) with
   ``Speech2TextStreaming`` (joint CTC/attention online beam search), fed 640 ms pieces (its hop).
 
 Audio: synthesised sentences (espeak-ng) separated by 0.4-1.2 s pauses, repeated to length.
 Measured: RTF (compute seconds per audio second, ``finalize`` included) on a 60 s stream fed to all
 systems in lockstep, 640 ms of audio to each in turn (same moments, so host load hits them alike), with
-median per-chunk compute time over the first and the last 10 s; and for ours, in float32 and bfloat16,
+median per-chunk compute time over the first and the last 10 s; and for ours, in each number format,
 a long stream (default 60 min) with RSS every minute and per-chunk growth measured side by side (see
 :func:`run_long`).
 
@@ -43,7 +43,7 @@ CHUNK_MS = 640
 
 # ---------------------------------------------------------------- runs
 PEER = "ESPnet Speech2TextStreaming (float32)"
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.qint8}
 PIECE = int(0.04 * SR)  # our streamer is fed 40 ms pieces
 FIRST_S = 10.0          # per-chunk times are compared over the first and the last 10 s
 
@@ -58,10 +58,11 @@ class PacedStreamer:
 
     def __init__(self, asr: LoadedASR, speech: np.ndarray, dtype: torch.dtype, warmup: np.ndarray):
         self.asr = copy.deepcopy(asr)
-        self.pacer = Pacer(speech)
-        self.state, _ = pace_ours(self.asr.model, self.pacer)
+        # the streamer casts or quantizes the model's layers first; pacing hooks go on the final modules
         self.streamer = Streamer(self.asr, CHUNK_MS, left_chunks=4, beam_size=BEAM, ctc_weight=0.3, dtype=dtype,
                                  endpoint_ms=800, max_segment_s=30)
+        self.pacer = Pacer(speech)
+        self.state, _ = pace_ours(self.asr.model, self.pacer)
         self.streamer.accept(warmup)
         self.streamer.finalize()
         self.restart()
@@ -88,7 +89,7 @@ def _result() -> dict:
 
 
 def run_side_by_side(asr: LoadedASR, peer, wave: np.ndarray, speech: np.ndarray) -> dict[str, dict]:
-    """``wave`` through ours (float32 and bfloat16) and the peer in lockstep, 640 ms of audio at a time.
+    """``wave`` through ours (each number format) and the peer in lockstep, 640 ms of audio at a time.
 
     Interleaving puts all three at the same moments, so a change in host load hits them alike.
     """
@@ -237,7 +238,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--minutes", type=float, default=60.0, help="length of the long stream (ours only)")
     p.add_argument("--short-s", type=float, default=60.0, help="stream length for the side-by-side RTF")
-    p.add_argument("--long-dtypes", default="float32,bfloat16", help="dtypes of the long streams, comma-separated")
+    p.add_argument("--long-dtypes", default="float32,bfloat16,int8", help="number formats of the long streams")
     p.add_argument("--skip-peer", action="store_true")
     p.add_argument("--quick", action="store_true", help="smoke run: 20 s and 2 min streams")
     p.add_argument("--readme", action="store_true", help="write the table into bench/README.md")

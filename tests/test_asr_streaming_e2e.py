@@ -260,6 +260,23 @@ def test_bfloat16_streaming(trained):
     assert right >= 3
 
 
+def test_int8_streaming(trained):
+    """Dynamic int8 weights: every linear layer is quantized and the results stay those of float32."""
+    from chunkssl.streaming.streamer import Streamer
+
+    kwargs = dict(chunk_ms=CHUNK_MS, left_chunks=LEFT, beam_size=5)
+    fp32 = Streamer.from_files(str(trained["config"]), str(trained["model"]), **kwargs)
+    int8 = Streamer.from_files(str(trained["config"]), str(trained["model"]), dtype="int8", **kwargs)
+    model = int8.asr.model
+    assert not any(type(m) is torch.nn.Linear for part in (model.encoder, model.ctc, model.decoder)
+                   for m in part.modules())
+    same = sum(_stream(int8, _wave(trained, f"utt{i:03d}"))[1].text
+               == _stream(fp32, _wave(trained, f"utt{i:03d}"))[1].text for i in range(6))
+    assert same >= 5
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        Streamer.from_files(str(trained["config"]), str(trained["model"]), dtype="int4", **kwargs)
+
+
 def test_init_param_loads_an_ssl_encoder(trained, tmp_path):
     """``--init_param ssl.pth:encoder:encoder`` copies the pre-trained encoder into the ASR model."""
     from chunkssl.bin import asr_train

@@ -3,7 +3,7 @@
     python -m chunkssl.bin.asr_inference_streaming --asr_train_config exp/asr/config.yaml \\
         --asr_model_file exp/asr/valid.acc.best.pth --wav-scp data/test/wav.scp [--segments data/test/segments] \\
         --chunk-ms 640 [--left-chunks -1] --piece-ms 40 [--beam-size 10 --ctc-weight 0.3 --length-bonus 0] \\
-        [--dtype float32|bfloat16] [--realtime false] [--no-rescore] --output-dir DIR
+        [--dtype float32|bfloat16|int8] [--realtime false] [--no-rescore] --output-dir DIR
 
 Writes (atomically):
 
@@ -70,7 +70,8 @@ def get_parser() -> argparse.ArgumentParser:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_stream_args(p)
-    p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "int8"], default="float32",
+                   help="bfloat16 needs a CPU/GPU with bf16 matmuls; int8 = dynamic int8 weights (CPU)")
     return p
 
 

@@ -27,6 +27,7 @@ from chunkssl.cada import normalize_chunk_size, normalize_left_chunks
 from chunkssl.encoder import ChunkConformerEncoder
 from chunkssl.encoder.attention import RelPositionSelfAttention, sinusoid_table
 from chunkssl.encoder.layer import ChunkConformerLayer
+from chunkssl.streaming.int8 import is_float_linear
 
 # fbank frames spanned by one encoder frame (receptive field) and between two encoder frames
 RECEPTIVE, STRIDE = 7, 4
@@ -54,9 +55,17 @@ class _AttnWeights:
 
     def __init__(self, attn: RelPositionSelfAttention):
         lins = (attn.linear_q, attn.linear_k, attn.linear_v)
-        self.weight = torch.cat([lin.weight for lin in lins]).detach()
-        self.bias = torch.cat([lin.bias for lin in lins]).detach()
+        self.lins = None if all(is_float_linear(lin) for lin in lins) else lins  # int8 layers: one by one
+        if self.lins is None:
+            self.weight = torch.cat([lin.weight for lin in lins]).detach()
+            self.bias = torch.cat([lin.bias for lin in lins]).detach()
         self.u, self.v = attn.pos_bias_u.detach().float(), attn.pos_bias_v.detach().float()
+
+    def project(self, h: torch.Tensor) -> torch.Tensor:
+        """``[q | k | v]`` of ``h [1, c, D]`` as ``[1, c, 3D]``."""
+        if self.lins is None:
+            return F.linear(h, self.weight, self.bias)
+        return torch.cat([lin(h) for lin in self.lins], dim=-1)
 
 
 class StreamingEncoder:
@@ -202,7 +211,7 @@ class StreamingEncoder:
         """Self-attention of chunk ``h [1, c, D]`` over cached + own keys; updates the cache."""
         c = h.shape[1]
         # projections in the model dtype, the attention itself in float32 (see _LayerCache)
-        q, k, v = F.linear(h, weights.weight, weights.bias).float().view(1, c, 3, attn.h, attn.d_k).unbind(2)
+        q, k, v = weights.project(h).float().view(1, c, 3, attn.h, attn.d_k).unbind(2)
         k, v = k.transpose(1, 2), v.transpose(1, 2)
         keys = torch.cat([cache.k, k], dim=2)
         values = torch.cat([cache.v, v], dim=2)
