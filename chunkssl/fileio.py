@@ -63,3 +63,14 @@ def write_kv(path: str | os.PathLike, pairs: Iterable[tuple[str, str]]) -> None:
     with atomic_open(path, "w", encoding="utf-8") as f:
         for key, value in pairs:
             f.write(f"{key} {value}\n")
+
+
+def write_keeping_notes(path: Path, body: str) -> None:
+    """Write a generated results page atomically, keeping the hand-written ``## Notes`` part of the old one."""
+    notes = ""
+    if path.exists():
+        old = path.read_text(encoding="utf-8")
+        at = old.find("\n## Notes")
+        notes = old[at:] if at >= 0 else ""
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        f.write(body + notes)

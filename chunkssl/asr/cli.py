@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
+
+import torch
 
 from chunkssl.fileio import atomic_open
 from chunkssl.metrics.timing import real_time_factor
@@ -20,6 +23,15 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--length-bonus", "--length_bonus", type=float, default=0.0, help="rescore: bonus per token")
     p.add_argument("--num-threads", "--num_threads", type=int, default=0, help="torch threads (0 = default)")
     p.add_argument("--output-dir", "--output_dir", required=True)
+
+
+def parse_decode_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse a decoder's command line, then set up logging and the torch thread count (``--num-threads``)."""
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.num_threads > 0:
+        torch.set_num_threads(args.num_threads)
+    return args
 
 
 class DecodeResults:

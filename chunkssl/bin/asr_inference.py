@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from chunkssl.asr.cli import DecodeResults, add_model_args
+from chunkssl.asr.cli import DecodeResults, add_model_args, parse_decode_args
 from chunkssl.asr.decode import decode_rescore
 from chunkssl.asr.io import iter_fbank
 from chunkssl.asr.model import chunk_frames, load_asr
@@ -65,10 +65,7 @@ class _JointDecoder:
 
 def main(argv: list[str] | None = None) -> None:
     """Decode every utterance and write text, token_int and timing.json."""
-    args = get_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if args.num_threads > 0:
-        torch.set_num_threads(args.num_threads)
+    args = parse_decode_args(get_parser(), argv)
     chunk = chunk_frames(args.chunk_ms)
     if args.decode_mode == "joint":
         joint = _JointDecoder(args, chunk)

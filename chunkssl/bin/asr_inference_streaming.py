@@ -31,7 +31,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from chunkssl.asr.cli import DecodeResults, add_model_args
+from chunkssl.asr.cli import DecodeResults, add_model_args, parse_decode_args
 from chunkssl.asr.decode import ctc_log_probs, encode
 from chunkssl.asr.io import SAMPLE_RATE, iter_audio
 from chunkssl.features import fbank
@@ -142,10 +142,7 @@ def decode_stream_set(streamer: Streamer, args: argparse.Namespace,
 
 def main(argv: list[str] | None = None) -> None:
     """Stream every utterance and write text, token_int, stream.jsonl and timing.json."""
-    args = get_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if args.num_threads > 0:
-        torch.set_num_threads(args.num_threads)
+    args = parse_decode_args(get_parser(), argv)
     streamer = Streamer.from_files(args.asr_train_config, args.asr_model_file, args.chunk_ms, args.left_chunks,
                                    args.beam_size, args.ctc_weight, dtype=args.dtype,
                                    length_bonus=args.length_bonus, rescore=not args.no_rescore,

@@ -15,7 +15,7 @@ import json
 import re
 from pathlib import Path
 
-from chunkssl.fileio import DataError, atomic_open
+from chunkssl.fileio import DataError, write_keeping_notes
 
 _DIR = re.compile(r"^(offline|stream)_(full|\d+)$")
 
@@ -56,14 +56,8 @@ def write_table(results: dict[str, dict[str, list[dict]]], out: Path, command: s
                              f"{_fmt(r['error_rate'], '.2f')} | {_fmt(r['rtf'], '.4f')} | "
                              f"{_fmt(r['first_token'], '.3f')} | {_fmt(r['emission'], '.3f')} |")
     body = "\n".join(lines) + "\n"
-    # Notes written by hand under a "## Notes" heading survive a rerun that rewrites the table.
-    notes = ""
-    if out.exists():
-        old = out.read_text(encoding="utf-8")
-        at = old.find("\n## Notes")
-        notes = old[at:] if at >= 0 else ""
-    with atomic_open(out, "w", encoding="utf-8") as f:
-        f.write((f"Made by: `{command}`\n\n{body}" if command else body) + notes)
+    # notes written by hand under a "## Notes" heading survive a rerun that rewrites the table
+    write_keeping_notes(out, f"Made by: `{command}`\n\n{body}" if command else body)
 
 
 def plot(results: dict[str, dict[str, list[dict]]], out: Path) -> None:

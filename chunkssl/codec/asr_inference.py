@@ -19,9 +19,8 @@ import logging
 import time
 from pathlib import Path
 
-import torch
 
-from chunkssl.asr.cli import DecodeResults, add_model_args
+from chunkssl.asr.cli import DecodeResults, add_model_args, parse_decode_args
 from chunkssl.asr.model import chunk_frames, load_asr
 from chunkssl.codec.decode import as_codes, check_token_model, decode_codes
 from chunkssl.fileio import DataError
@@ -39,10 +38,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     """Decode every utterance of codes.scp and write text, token_int and timing.json."""
-    args = get_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if args.num_threads > 0:
-        torch.set_num_threads(args.num_threads)
+    args = parse_decode_args(get_parser(), argv)
     chunk = chunk_frames(args.chunk_ms)
     asr = load_asr(args.asr_train_config, args.asr_model_file)
     frontend = check_token_model(asr)

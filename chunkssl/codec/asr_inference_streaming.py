@@ -19,11 +19,11 @@ alignment to the model's full-context posteriors of the offline codes), plus ``t
 from __future__ import annotations
 
 import argparse
-import logging
 
 import numpy as np
 import torch
 
+from chunkssl.asr.cli import parse_decode_args
 from chunkssl.asr.decode import ctc_log_probs
 from chunkssl.asr.io import SAMPLE_RATE
 from chunkssl.bin.asr_inference_streaming import add_stream_args, decode_stream_set
@@ -47,10 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     """Stream every utterance and write text, token_int, stream.jsonl and timing.json."""
     from chunkssl.asr.model import load_asr
 
-    args = get_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if args.num_threads > 0:
-        torch.set_num_threads(args.num_threads)
+    args = parse_decode_args(get_parser(), argv)
     asr = load_asr(args.asr_train_config, args.asr_model_file)
     tokenizer = load_code_tokenizer(asr, args.tokenizer_model, args.tokenizer_config)
     streamer = codec_streamer(asr, tokenizer, args.chunk_ms, args.left_chunks, args.beam_size, args.ctc_weight,

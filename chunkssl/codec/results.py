@@ -20,7 +20,7 @@ from pathlib import Path
 
 from chunkssl.bin.asr_results import collect
 from chunkssl.codec.bitrate import code_info_bitrate
-from chunkssl.fileio import DataError, atomic_open, read_kv
+from chunkssl.fileio import DataError, read_kv, write_keeping_notes
 from chunkssl.fsq.io import read_code_info
 
 FBANK_FRAME_S = 0.01
@@ -107,13 +107,7 @@ def write_table(rows: list[dict], set_name: str, chunk: str, out: Path, command:
     head = f"Made by: `{command}`\n\n" if command else ""
     body = (f"{head}Set `{set_name}`: {_fmt(utts, 'd')} utterances, {seconds:.1f} s of audio.\n\n"
             + "\n".join(lines) + "\n")
-    notes = ""
-    if out.exists():
-        old = out.read_text(encoding="utf-8")
-        at = old.find("\n## Notes")
-        notes = old[at:] if at >= 0 else ""
-    with atomic_open(out, "w", encoding="utf-8") as f:
-        f.write(body + notes)
+    write_keeping_notes(out, body)
 
 
 def parse_exp(spec: str) -> tuple[str, str, str]:
