@@ -93,8 +93,10 @@ class Streamer:
         self.asr = asr
         model = asr.model
         for part in (model.encoder, model.ctc, getattr(model, "decoder", None)):
-            if part is not None:
-                quantize_linears_(part) if dtype == torch.qint8 else part.to(dtype)
+            if part is not None and dtype == torch.qint8:
+                quantize_linears_(part)
+            elif part is not None:
+                part.to(dtype)
         self.dtype = dtype
         self.chunk_ms, self.left_chunks = int(chunk_ms), left_chunks
         self.ctc_weight, self.length_bonus, self.do_rescore = ctc_weight, length_bonus, rescore
