@@ -36,6 +36,7 @@ import torch
 from streaming_setup import (BEAM, FRAME_S, REPO, SR, Pacer, build_ours, build_peer, make_audio, pace_ours,
                              pace_peer, params)
 from chunkssl.asr.model import LoadedASR
+from chunkssl.asr.precision import NUMBER_FORMATS
 from chunkssl.streaming.streamer import Streamer
 
 CHUNK_MS = 640
@@ -43,7 +44,7 @@ CHUNK_MS = 640
 
 # ---------------------------------------------------------------- runs
 PEER = "ESPnet Speech2TextStreaming (float32)"
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.qint8}
+DTYPES = {name: NUMBER_FORMATS[name] for name in ("float32", "bfloat16", "int8")}
 PIECE = int(0.04 * SR)  # our streamer is fed 40 ms pieces
 FIRST_S = 10.0          # per-chunk times are compared over the first and the last 10 s
 

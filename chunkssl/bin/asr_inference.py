@@ -25,8 +25,8 @@ from chunkssl.asr.cli import DecodeResults, add_model_args, parse_decode_args
 from chunkssl.asr.decode import decode_rescore
 from chunkssl.asr.io import iter_fbank
 from chunkssl.asr.model import chunk_frames, load_asr
+from chunkssl.asr.precision import NUMBER_FORMATS, set_number_format_
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -39,7 +39,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-ms", "--chunk_ms", default="full", help="chunk in ms (multiple of 40) or 'full'")
     p.add_argument("--decode-mode", "--decode_mode", choices=["joint", "rescore"], default="rescore")
     p.add_argument("--penalty", type=float, default=0.0, help="joint: insertion bonus per token")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
+    p.add_argument("--dtype", choices=["bfloat16", "float32"], default="float32")
     return p
 
 
@@ -71,9 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         joint = _JointDecoder(args, chunk)
     else:
         asr = load_asr(args.asr_train_config, args.asr_model_file)
-        for part in (asr.model.encoder, asr.model.ctc, getattr(asr.model, "decoder", None)):
-            if part is not None:
-                part.to(DTYPES[args.dtype])
+        set_number_format_(asr.model, NUMBER_FORMATS[args.dtype])
     results = DecodeResults()
     for utt, feats, audio_s in iter_fbank(args.wav_scp, args.feats_scp, args.segments):
         start = time.perf_counter()

@@ -23,11 +23,11 @@ import math
 import torch
 from torch.nn import functional as F
 
+from chunkssl.asr.precision import is_float_linear
 from chunkssl.cada import normalize_chunk_size, normalize_left_chunks
 from chunkssl.encoder import ChunkConformerEncoder
 from chunkssl.encoder.attention import RelPositionSelfAttention, sinusoid_table
 from chunkssl.encoder.layer import ChunkConformerLayer
-from chunkssl.streaming.int8 import is_float_linear
 
 # fbank frames spanned by one encoder frame (receptive field) and between two encoder frames
 RECEPTIVE, STRIDE = 7, 4

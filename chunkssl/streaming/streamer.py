@@ -33,15 +33,11 @@ import numpy as np
 import torch
 
 from chunkssl.asr.model import FRAME_MS, LoadedASR, chunk_frames, load_asr, normalize_feats
+from chunkssl.asr.precision import NUMBER_FORMATS, set_number_format_
 from chunkssl.streaming.ctc_prefix import CTCPrefixBeamSearch
 from chunkssl.streaming.encoder import StreamingEncoder
 from chunkssl.streaming.fbank import StreamingFbank
-from chunkssl.streaming.int8 import quantize_linears_
 from chunkssl.streaming.rescoring import rescore as rescore_nbest
-
-
-# inference number formats by name (CLI --dtype); int8 = dynamic int8 weights, float activations
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "int8": torch.qint8}
 
 
 @dataclass(frozen=True)
@@ -73,7 +69,7 @@ class Streamer:
         length_bonus: added per token to the rescoring score.
         dtype: ``torch.float32``, ``torch.bfloat16`` or ``torch.qint8``: the model's encoder, CTC and
             decoder are cast in place (fbank and MVN stay float32), or for ``qint8`` their linear layers
-            get dynamic int8 weights (CPU; see :mod:`chunkssl.streaming.int8`); give each streamer its
+            get dynamic int8 weights (CPU; see :mod:`chunkssl.asr.precision`); give each streamer its
             own model for mixed dtypes.
         rescore: attention-rescore each segment's n-best (keeps the segment's encoder outputs).
         sample_rate: the model's sample rate; other rates are refused.
@@ -88,15 +84,9 @@ class Streamer:
         frames = chunk_frames(chunk_ms)
         if frames is None:
             raise ValueError("streaming needs a finite chunk size in ms (e.g. 640)")
-        if dtype not in DTYPES.values():
-            raise ValueError(f"dtype must be one of torch.float32, torch.bfloat16, torch.qint8, got {dtype}")
+        set_number_format_(asr.model, dtype)
         self.asr = asr
         model = asr.model
-        for part in (model.encoder, model.ctc, getattr(model, "decoder", None)):
-            if part is not None and dtype == torch.qint8:
-                quantize_linears_(part)
-            elif part is not None:
-                part.to(dtype)
         self.dtype = dtype
         self.chunk_ms, self.left_chunks = int(chunk_ms), left_chunks
         self.ctc_weight, self.length_bonus, self.do_rescore = ctc_weight, length_bonus, rescore
@@ -116,9 +106,9 @@ class Streamer:
                    dtype: torch.dtype | str = torch.float32, **kwargs) -> "Streamer":
         """Load ``config.yaml`` + ``.pth`` of an ``asr_train`` run and build a streamer."""
         if isinstance(dtype, str):
-            if dtype not in DTYPES:
-                raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-            dtype = DTYPES[dtype]
+            if dtype not in NUMBER_FORMATS:
+                raise ValueError(f"dtype must be one of {', '.join(NUMBER_FORMATS)}, got {dtype!r}")
+            dtype = NUMBER_FORMATS[dtype]
         asr = load_asr(asr_train_config, asr_model_file, device)
         return cls(asr, chunk_ms, left_chunks, beam_size, ctc_weight, dtype=dtype, **kwargs)
 
