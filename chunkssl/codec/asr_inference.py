@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 from chunkssl.asr.cli import DecodeResults, add_model_args, parse_decode_args
-from chunkssl.asr.model import chunk_frames, load_asr
+from chunkssl.asr.model import FRAME_MS, chunk_frames, load_asr
 from chunkssl.codec.decode import as_codes, check_token_model, decode_codes
 from chunkssl.fileio import DataError
 from chunkssl.fsq.io import read_codes
@@ -42,7 +42,6 @@ def main(argv: list[str] | None = None) -> None:
     chunk = chunk_frames(args.chunk_ms)
     asr = load_asr(args.asr_train_config, args.asr_model_file)
     frontend = check_token_model(asr)
-    frame_s = 0.04
     results = DecodeResults()
     for utt, mat in read_codes(args.codes_scp).items():
         codes = as_codes(mat)
@@ -53,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         ids = decode_codes(asr, codes, chunk, args.left_chunks, args.beam_size, args.ctc_weight, args.length_bonus)
         compute = time.perf_counter() - start
         text = asr.text(ids)
-        results.add(utt, text, ids, codes.shape[0] * frame_s, compute)
+        results.add(utt, text, ids, codes.shape[0] * FRAME_MS / 1000, compute)
         logging.info("%s: %s", utt, text)
     skipped = Path(args.codes_scp).parent / "skipped"
     if skipped.is_file():  # utterances the tokenizer could not code: empty hypotheses, scored as deletions

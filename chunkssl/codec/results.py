@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from chunkssl.bin.asr_results import collect
+from chunkssl.bin.asr_results import _fmt, collect
 from chunkssl.codec.bitrate import code_info_bitrate
 from chunkssl.fileio import DataError, read_kv, write_keeping_notes
 from chunkssl.fsq.io import read_code_info
@@ -87,10 +87,6 @@ def model_row(name: str, exp: str | Path, input_dir: str | Path, set_name: str, 
     return dict(name=name, exp=str(exp), **input_stats(input_dir), offline=wer("offline", "full"),
                 masked=wer("offline", chunk), stream=wer("stream", chunk), first_token=stream.get("first_token"),
                 utts=(rows.get(("offline", "full")) or {}).get("num_utts"))
-
-
-def _fmt(value, spec: str) -> str:
-    return "–" if value is None else format(value, spec)
 
 
 def write_table(rows: list[dict], set_name: str, chunk: str, out: Path, command: str) -> None:

@@ -21,7 +21,7 @@ import os
 
 import torch
 
-from chunkssl.asr.model import LoadedASR, chunk_frames, load_asr
+from chunkssl.asr.model import LoadedASR
 from chunkssl.codec.decode import check_token_model
 from chunkssl.codec.frontend import TokenFrontend
 from chunkssl.fileio import DataError
@@ -188,14 +188,9 @@ def codec_streamer(asr: LoadedASR, tokenizer: FSQTokenizer, chunk_ms: int = 640,
                    beam_size: int = 10, ctc_weight: float = 0.3, **kwargs) -> Streamer:
     """A :class:`Streamer` (same search, partials and rescoring as fbank models) over a token model."""
     frontend = check_token_model(asr)
-    streamer = Streamer(asr, chunk_ms, left_chunks, beam_size, ctc_weight, **kwargs)
-    streamer.encoder = CodecStreamingEncoder(asr.model.encoder, frontend, tokenizer, chunk_frames(chunk_ms),
-                                             left_chunks)
-    return streamer
 
+    def make_encoder(frames: int, left: int) -> CodecStreamingEncoder:
+        return CodecStreamingEncoder(asr.model.encoder, frontend, tokenizer, frames, left)
 
-def codec_streamer_from_files(asr_train_config: str, asr_model_file: str, tokenizer_model: str | None = None,
-                              tokenizer_config: str | None = None, chunk_ms: int = 640, **kwargs) -> Streamer:
-    """Load a token ASR model (and its tokenizer, from code_info unless given) and build its streamer."""
-    asr = load_asr(asr_train_config, asr_model_file)
-    return codec_streamer(asr, load_code_tokenizer(asr, tokenizer_model, tokenizer_config), chunk_ms, **kwargs)
+    return Streamer(asr, chunk_ms, left_chunks, beam_size, ctc_weight, make_encoder=make_encoder, **kwargs)
+

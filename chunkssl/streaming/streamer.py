@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -75,12 +77,15 @@ class Streamer:
         sample_rate: the model's sample rate; other rates are refused.
         endpoint_ms: end a segment after this much trailing blank (None: never; the exact setting).
         max_segment_s: end a segment after this much audio even without a pause (None: never).
+        make_encoder: builds the streaming encoder from (chunk frames, left chunks) once the model is
+            cast (default :class:`~chunkssl.streaming.encoder.StreamingEncoder`; codec models feed codes).
     """
 
     def __init__(self, asr: LoadedASR, chunk_ms: int = 640, left_chunks: int = -1, beam_size: int = 10,
                  ctc_weight: float = 0.3, length_bonus: float = 0.0, dtype: torch.dtype = torch.float32,
                  rescore: bool = True, sample_rate: int = 16000, endpoint_ms: int | None = None,
-                 max_segment_s: float | None = None):
+                 max_segment_s: float | None = None,
+                 make_encoder: Callable[[int, int], StreamingEncoder] | None = None):
         frames = chunk_frames(chunk_ms)
         if frames is None:
             raise ValueError("streaming needs a finite chunk size in ms (e.g. 640)")
@@ -96,7 +101,7 @@ class Streamer:
         self.endpoint_frames = None if endpoint_ms is None else max(1, math.ceil(endpoint_ms / FRAME_MS))
         self.max_segment_frames = None if max_segment_s is None else max(1, round(max_segment_s * 1000 / FRAME_MS))
         self.fbank = StreamingFbank(sample_rate)
-        self.encoder = StreamingEncoder(model.encoder, frames, left_chunks)
+        self.encoder = (make_encoder or partial(StreamingEncoder, model.encoder))(frames, left_chunks)
         self.search = CTCPrefixBeamSearch(beam_size, blank=model.blank_id)
         self.reset()
 
