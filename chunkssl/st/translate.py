@@ -24,10 +24,9 @@ import numpy as np
 import torch
 
 import chunkssl.espnet_glue  # noqa: F401  (registers chunk_conformer before the model is built)
+from chunkssl.asr.model import FRAME_MS, normalize_feats
 from chunkssl.st.policy import WaitK, chunk_schedule, fbank_source_ms, local_agreement, word_delays
 from chunkssl.streaming.encoder import StreamingEncoder
-
-FRAME_MS = 40  # one encoder frame
 
 
 def chunk_frames(chunk_ms: int) -> int:
@@ -138,12 +137,10 @@ class PrefixEncoder:
         if not self.cached:
             self._read = num_fbank
             return encode(self.s2t, self.feats[:num_fbank])
-        model = self.s2t.st_model
         # a copy: ESPnet's GlobalMVN normalises in place; it is per frame, so pieces normalise alike
         new = torch.tensor(self.feats[self._read:num_fbank], dtype=torch.float32, device=self.s2t.device)
         self._read = num_fbank
-        if new.shape[0] and model.normalize is not None:
-            new = model.normalize(new[None], torch.tensor([new.shape[0]], device=new.device))[0][0]
+        new = normalize_feats(self.s2t.st_model, new)
         pieces = [] if self._out is None else [self._out]
         pieces.append(self._stream.accept(new))
         if final:

@@ -29,7 +29,8 @@ ssl_cmvn=$ssl_dir/dump/fbank/train/cmvn_stats.npz
 # Data and features of the full sets; the unit inventory (the ten digit words) from the full train text.
 ./asr.sh "${opts[@]}" --train-set train --stop-stage 3 "$@"
 [ -d "data/$sub" ] || utils/subset_data_dir.sh --random "$labelled" --seed "$seed" data/train "data/$sub"
-./asr.sh "${opts[@]}" --train-set "$sub" --stage 2 --stop-stage 2 "$@"
+# fbank of the subset only (dev and test were made above)
+./asr.sh "${opts[@]}" --train-set "$sub" --valid-set "$sub" --test-sets "$sub" --stage 2 --stop-stage 2 "$@"
 
 ./asr.sh "${opts[@]}" --train-set "$sub" --stage 4 --asr-tag "${tag}_scratch" --asr-train-opts "$ft_opts" "$@"
 # The pre-trained encoder saw features normalised with the SSL corpus's statistics: keep them.
