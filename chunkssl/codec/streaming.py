@@ -66,6 +66,10 @@ class StreamingTokenizer:
         self._total = 0                                        # stacked frames so far
         self._emitted = 0                                      # codes output so far
 
+    def fbank_frames_for(self, codes: int) -> int:
+        """More fbank frames needed before ``codes`` codes in all can be emitted (their right context in)."""
+        return max(0, self.stack * (codes + self.lookahead) - self.stack * self._total - self._pending.shape[0])
+
     @property
     def buffered_frames(self) -> int:
         """Stacked frames kept between calls (at most ``2 R`` plus those awaiting their right context)."""
@@ -140,8 +144,8 @@ class CodecStreamingEncoder(StreamingEncoder):
         return {**super().cache_sizes(), "tokenizer": self.tokenizer.buffered_frames}
 
     def fbank_frames_needed(self) -> int:
-        """No batching of fbank frames: codes have their own look-ahead, so every frame is passed on."""
-        return 1
+        """More fbank frames that must arrive before the next full chunk's codes (and their right context) exist."""
+        return self.tokenizer.fbank_frames_for(self._encoded + self.chunk_size)
 
     def _subsample(self, feats: torch.Tensor) -> None:
         if feats.shape[0]:
