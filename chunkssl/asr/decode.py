@@ -14,13 +14,18 @@ from chunkssl.streaming.ctc_prefix import CTCPrefixBeamSearch
 from chunkssl.streaming.rescoring import rescore
 
 
+def set_chunk_mask(encoder: torch.nn.Module, chunk_size: int | None, left_chunks: int | None) -> None:
+    """Make the chunk conformer's next forward use this chunk mask (None = full context / unlimited left)."""
+    encoder.chunk_size = -1 if chunk_size is None else chunk_size
+    encoder.left_chunks = -1 if left_chunks is None else left_chunks
+
+
 @torch.no_grad()
 def encode(asr: LoadedASR, feats: torch.Tensor, chunk_size: int | None, left_chunks: int | None) -> torch.Tensor:
     """Encoder outputs ``[T', D]`` of raw fbank ``[T, F]`` with the given chunk mask (None = full context)."""
     model = asr.model
     enc = model.encoder
-    enc.chunk_size = -1 if chunk_size is None else chunk_size
-    enc.left_chunks = -1 if left_chunks is None else left_chunks
+    set_chunk_mask(enc, chunk_size, left_chunks)
     x = normalize_feats(model, feats.float())
     dtype = next(enc.parameters()).dtype
     out, lens, _ = enc(x[None].to(dtype), torch.tensor([x.shape[0]]))
@@ -41,12 +46,18 @@ def decode_rescore(asr: LoadedASR, feats: torch.Tensor, chunk_size: int | None, 
 
     if encoder_frames_for(feats.shape[0]) == 0:
         return ()  # too short for the subsampling: the streamer also gives an empty result
-    enc = encode(asr, feats, chunk_size, left_chunks)
-    search = CTCPrefixBeamSearch(beam_size, blank=asr.model.blank_id)
+    return search_rescore(asr, encode(asr, feats, chunk_size, left_chunks), beam_size, ctc_weight, length_bonus)
+
+
+@torch.no_grad()
+def search_rescore(asr: LoadedASR, enc: torch.Tensor, beam_size: int = 10, ctc_weight: float = 0.3,
+                   length_bonus: float = 0.0) -> tuple[int, ...]:
+    """Best token ids for encoder outputs ``[T', D]``: CTC prefix beam search, then attention rescoring."""
+    model = asr.model
+    search = CTCPrefixBeamSearch(beam_size, blank=model.blank_id)
     search.accept(ctc_log_probs(asr, enc))
     nbest = search.nbest()
     if not nbest:
         return ()
-    model = asr.model
     return rescore(getattr(model, "decoder", None), enc, nbest, model.sos, model.eos, ctc_weight,
                    length_bonus)[0].tokens

@@ -22,7 +22,7 @@ import time
 import torch
 
 from chunkssl.asr.cli import DecodeResults, add_model_args, parse_decode_args
-from chunkssl.asr.decode import decode_rescore
+from chunkssl.asr.decode import decode_rescore, set_chunk_mask
 from chunkssl.asr.io import iter_fbank
 from chunkssl.asr.model import chunk_frames, load_asr
 from chunkssl.asr.precision import NUMBER_FORMATS, set_number_format_
@@ -53,9 +53,7 @@ class _JointDecoder:
         self.s2t = Speech2Text(asr_train_config=args.asr_train_config, asr_model_file=args.asr_model_file,
                                beam_size=args.beam_size, ctc_weight=args.ctc_weight, penalty=args.penalty,
                                dtype=args.dtype, device="cpu", nbest=1)
-        enc = self.s2t.asr_model.encoder
-        enc.chunk_size = -1 if chunk is None else chunk
-        enc.left_chunks = args.left_chunks
+        set_chunk_mask(self.s2t.asr_model.encoder, chunk, args.left_chunks)
 
     def __call__(self, feats: torch.Tensor) -> tuple[str, list[int]]:
         results = self.s2t(feats)

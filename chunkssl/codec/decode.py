@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import torch
 
-from chunkssl.asr.decode import ctc_log_probs
+from chunkssl.asr.decode import search_rescore, set_chunk_mask
 from chunkssl.asr.model import LoadedASR
 from chunkssl.codec.frontend import TokenFrontend
 from chunkssl.fileio import DataError
-from chunkssl.streaming.ctc_prefix import CTCPrefixBeamSearch
-from chunkssl.streaming.rescoring import rescore
 
 
 def check_token_model(asr: LoadedASR) -> TokenFrontend:
@@ -44,9 +42,7 @@ def encode_codes(asr: LoadedASR, codes: torch.Tensor, chunk_size: int | None,
                  left_chunks: int | None = -1) -> torch.Tensor:
     """Encoder outputs ``[T', D]`` of codes ``[T', C]`` with the given chunk mask (None = full context)."""
     model = asr.model
-    enc = model.encoder
-    enc.chunk_size = -1 if chunk_size is None else chunk_size
-    enc.left_chunks = -1 if left_chunks is None else left_chunks
+    set_chunk_mask(model.encoder, chunk_size, left_chunks)
     codes = as_codes(codes)
     device = next(model.parameters()).device
     out, lens = model.encode(codes[None].to(device), torch.tensor([codes.shape[0]], device=device))
@@ -60,12 +56,5 @@ def decode_codes(asr: LoadedASR, codes: torch.Tensor, chunk_size: int | None, le
     codes = as_codes(codes)
     if codes.shape[0] == 0:
         return ()
-    enc = encode_codes(asr, codes, chunk_size, left_chunks)
-    model = asr.model
-    search = CTCPrefixBeamSearch(beam_size, blank=model.blank_id)
-    search.accept(ctc_log_probs(asr, enc))
-    nbest = search.nbest()
-    if not nbest:
-        return ()
-    return rescore(getattr(model, "decoder", None), enc, nbest, model.sos, model.eos, ctc_weight,
-                   length_bonus)[0].tokens
+    return search_rescore(asr, encode_codes(asr, codes, chunk_size, left_chunks), beam_size, ctc_weight,
+                          length_bonus)
