@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -61,12 +62,21 @@ def make_recipe(tmp_path: Path, corpus: str, task: str) -> Path:
     return dest
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread for tiny tensors: on a loaded 2-core machine OpenMP hand-off dominates otherwise."""
+@contextlib.contextmanager
+def single_thread():
+    """One torch thread inside the block, the previous count restored after it (errors included)."""
     import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for tiny tensors: on a loaded 2-core machine OpenMP hand-off dominates otherwise."""
+    with single_thread():
+        yield

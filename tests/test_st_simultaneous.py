@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import REPO
+from tests.conftest import REPO, single_thread
 
 # tiny tensors: with the default threads, OpenMP hand-off on a loaded 2-core machine costs 50x
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -56,37 +56,35 @@ def st_model(tmp_path_factory):
     from chunkssl.st.bpe import train_bpe
 
     d = tmp_path_factory.mktemp("st")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # module scope: the function-scoped one_thread fixture does not cover it
-    rng = np.random.default_rng(0)
-    feats = {utt: rng.standard_normal((int(rng.integers(150, 260)), 80)).astype(np.float32)
-             for utt, _, _ in SENTENCES}
-    kaldiio.save_ark(str(d / "feats.ark"), feats, scp=str(d / "feats.scp"))
-    stacked = np.concatenate(list(feats.values()))
-    np.savez(d / "cmvn_stats.npz", count=len(stacked), sum=stacked.sum(0), sum_square=(stacked ** 2).sum(0))
-    (d / "shape").write_text("".join(f"{u} {len(f)},80\n" for u, f in feats.items()))
-    for lang, col in (("en", 1), ("fr", 2)):
-        (d / f"text.{lang}").write_text("".join(f"{s[0]} {s[col]}\n" for s in SENTENCES), encoding="utf-8")
-        train_bpe(d / f"text.{lang}", d / lang / "bpe", vocab_size=40)
-        # the token list as st.sh stage 3 makes it
-        tokenize_text.main(["--token_type", "bpe", "--bpemodel", str(d / lang / "bpe.model"), "--field", "2-",
-                            "--input", str(d / f"text.{lang}"), "--output", str(d / lang / "tokens.txt"),
-                            "--write_vocabulary", "true", "--add_symbol", "<blank>:0", "--add_symbol", "<unk>:1",
-                            "--add_symbol", "<sos/eos>:-1", "--log_level", "WARNING"])
-    (d / "config.yaml").write_text(CONFIG)
-    data = []
-    for split in ("train", "valid"):
-        data += [f"--{split}_data_path_and_name_and_type", f"{d}/feats.scp,speech,kaldi_ark",
-                 f"--{split}_data_path_and_name_and_type", f"{d}/text.fr,text,text",
-                 f"--{split}_data_path_and_name_and_type", f"{d}/text.en,src_text,text",
-                 f"--{split}_shape_file", f"{d}/shape"]
-    exp = d / "exp"
-    st_train.main(["--config", str(d / "config.yaml"), "--output_dir", str(exp), "--ngpu", "0",
-                   "--input_size", "80", "--normalize_conf", f"stats_file={d}/cmvn_stats.npz",
-                   "--token_type", "bpe", "--bpemodel", f"{d}/fr/bpe.model", "--token_list", f"{d}/fr/tokens.txt",
-                   "--src_token_type", "bpe", "--src_bpemodel", f"{d}/en/bpe.model",
-                   "--src_token_list", f"{d}/en/tokens.txt", "--fold_length", "1500", "--seed", "0", *data])
-    torch.set_num_threads(threads)
+    with single_thread():  # module scope: the function-scoped one_thread fixture does not cover it
+        rng = np.random.default_rng(0)
+        feats = {utt: rng.standard_normal((int(rng.integers(150, 260)), 80)).astype(np.float32)
+                 for utt, _, _ in SENTENCES}
+        kaldiio.save_ark(str(d / "feats.ark"), feats, scp=str(d / "feats.scp"))
+        stacked = np.concatenate(list(feats.values()))
+        np.savez(d / "cmvn_stats.npz", count=len(stacked), sum=stacked.sum(0), sum_square=(stacked ** 2).sum(0))
+        (d / "shape").write_text("".join(f"{u} {len(f)},80\n" for u, f in feats.items()))
+        for lang, col in (("en", 1), ("fr", 2)):
+            (d / f"text.{lang}").write_text("".join(f"{s[0]} {s[col]}\n" for s in SENTENCES), encoding="utf-8")
+            train_bpe(d / f"text.{lang}", d / lang / "bpe", vocab_size=40)
+            # the token list as st.sh stage 3 makes it
+            tokenize_text.main(["--token_type", "bpe", "--bpemodel", str(d / lang / "bpe.model"), "--field", "2-",
+                                "--input", str(d / f"text.{lang}"), "--output", str(d / lang / "tokens.txt"),
+                                "--write_vocabulary", "true", "--add_symbol", "<blank>:0", "--add_symbol", "<unk>:1",
+                                "--add_symbol", "<sos/eos>:-1", "--log_level", "WARNING"])
+        (d / "config.yaml").write_text(CONFIG)
+        data = []
+        for split in ("train", "valid"):
+            data += [f"--{split}_data_path_and_name_and_type", f"{d}/feats.scp,speech,kaldi_ark",
+                     f"--{split}_data_path_and_name_and_type", f"{d}/text.fr,text,text",
+                     f"--{split}_data_path_and_name_and_type", f"{d}/text.en,src_text,text",
+                     f"--{split}_shape_file", f"{d}/shape"]
+        exp = d / "exp"
+        st_train.main(["--config", str(d / "config.yaml"), "--output_dir", str(exp), "--ngpu", "0",
+                       "--input_size", "80", "--normalize_conf", f"stats_file={d}/cmvn_stats.npz",
+                       "--token_type", "bpe", "--bpemodel", f"{d}/fr/bpe.model", "--token_list", f"{d}/fr/tokens.txt",
+                       "--src_token_type", "bpe", "--src_bpemodel", f"{d}/en/bpe.model",
+                       "--src_token_list", f"{d}/en/tokens.txt", "--fold_length", "1500", "--seed", "0", *data])
     return d, exp, feats
 
 
