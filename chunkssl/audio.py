@@ -6,6 +6,9 @@ Conventions (kept close to Kaldi so recipes behave the same):
 - A wav.scp value ending in ``|`` is a shell pipeline run with ``bash -o pipefail -c`` so that a
   failure anywhere in the pipe is caught; its stdout must hold a complete audio file (wav, flac,
   NIST SPHERE, ... anything libsndfile reads).
+- Audio must be finite: a NaN or inf sample is an error naming the utterance (one would turn its
+  features and the global CMVN stats into NaN). A WAV file whose data chunk is shorter than its
+  header says (a cut copy) is refused too; pipes are exempt, as their headers cannot know the length.
 - Segment times are seconds; sample indices are ``round(t * sample_rate)``; ``end == -1`` means the
   end of the recording; an end up to ``MAX_OVERSHOOT`` seconds past the recording is clipped
   (as Kaldi's extract-segments does), anything further is an error.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import subprocess
 from dataclasses import dataclass
 
@@ -72,7 +76,32 @@ def _decode(source: str | io.BytesIO, where: str, what: str) -> tuple[np.ndarray
                         f"format libsndfile cannot read (convert it to wav/flac); {FIX_HINT}") from e
     if data.shape[0] == 0:
         raise DataError(f"{where}audio from {what} has zero samples; {FIX_HINT}")
-    return np.ascontiguousarray(data[:, 0]), int(rate)
+    wave = np.ascontiguousarray(data[:, 0])
+    bad = ~np.isfinite(wave)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise DataError(f"{where}audio from {what} has {int(bad.sum())} non-finite sample(s) (NaN or inf), "
+                        f"the first at {first / rate:.3f} s; re-export the audio as PCM, or {FIX_HINT}")
+    return wave, int(rate)
+
+
+def wav_shortfall(path: str) -> tuple[int, int] | None:
+    """``(bytes the data chunk claims, bytes present)`` of a RIFF/WAVE file cut short; None if whole or not WAV."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk_id, length = struct.unpack("<4sI", f.read(8))
+            if chunk_id == b"data":
+                present = size - pos - 8
+                # 0xFFFFFFFF is the "length unknown" mark of streamed WAVs, not a claim
+                return (length, present) if present < length != 0xFFFFFFFF else None
+            pos += 8 + length + (length & 1)  # chunks are word aligned
+    return None
 
 
 def read_audio(entry: str, utt_id: str | None = None, source: str | None = None) -> tuple[np.ndarray, int]:
@@ -97,6 +126,10 @@ def read_audio(entry: str, utt_id: str | None = None, source: str | None = None)
         raise DataError(f"{where}audio path {entry!r} is not a regular file; check the path in wav.scp")
     if os.path.getsize(entry) == 0:
         raise DataError(f"{where}audio file {entry!r} is empty (0 bytes); {FIX_HINT}")
+    short = wav_shortfall(entry)
+    if short is not None:
+        raise DataError(f"{where}WAV file {entry!r} is truncated: its header announces {short[0]} bytes of audio "
+                        f"but only {short[1]} follow (an interrupted copy?); copy it again, or {FIX_HINT}")
     return _decode(entry, where, f"file {entry!r}")
 
 

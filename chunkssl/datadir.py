@@ -132,6 +132,8 @@ def _check_feats(d: Path, rows: Rows) -> list[str]:
             mat = kaldiio.load_mat(value)
             if mat.size == 0:
                 raise ValueError("empty matrix")
+            if not np.isfinite(mat).all():
+                raise ValueError("it holds NaN or inf values")
         except Exception as e:  # kaldiio raises many types for a bad offset or a missing ark
             problems.append(f"{d / 'feats.scp'}:{lineno}: utterance {utt!r}: cannot read features {value!r} "
                             f"({e}); relative paths are resolved from the current directory, "

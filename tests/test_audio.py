@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from chunkssl.audio import Segment, cut_segment, load_utterance, read_audio, resample
+from chunkssl.audio import Segment, cut_segment, load_utterance, read_audio, resample, wav_shortfall
 from chunkssl.fileio import DataError
 
 
@@ -104,3 +104,30 @@ def test_resample_matches_torchaudio():
     expected = taf.resample(torch.from_numpy(x), 8000, 16000).numpy()
     np.testing.assert_allclose(resample(x, 8000, 16000), expected, atol=1e-7)
     assert resample(x, 8000, 8000) is x
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_samples_are_refused_naming_the_utterance(tmp_path, bad):
+    x = tone(16000, 0.2)
+    x[1600] = bad
+    path = tmp_path / "nan.wav"
+    sf.write(path, x, 16000, subtype="FLOAT")
+    with pytest.raises(DataError, match=r"data/x/wav.scp: utterance 'u5'.*1 non-finite sample.*at 0.100 s"):
+        read_audio(str(path), "u5", "data/x/wav.scp")
+    with pytest.raises(DataError, match=r"'u6'.*non-finite"):
+        read_audio(f"cat {path} |", "u6")
+
+
+def test_truncated_wav_is_refused_but_a_streamed_header_is_not(tmp_path):
+    path = tmp_path / "cut.wav"
+    sf.write(path, tone(16000, 0.2), 16000, subtype="PCM_16")
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-2000])
+    with pytest.raises(DataError, match=r"'u7'.*truncated.*6400 bytes.*only 4400"):
+        read_audio(str(path), "u7", "wav.scp")
+    # the same bytes through a pipe: a pipe's header may not know the length, so it is read
+    assert len(read_audio(f"cat {path} |")[0]) == 2200
+    # a header marked "length unknown" (0xFFFFFFFF), as streaming writers leave it, is not a truncation
+    data_at = whole.index(b"data")
+    path.write_bytes(whole[:data_at + 4] + b"\xff\xff\xff\xff" + whole[data_at + 8:])
+    assert wav_shortfall(str(path)) is None

@@ -66,6 +66,17 @@ def _zero_length(d, root):
     sf.write(root / "wav" / "spkA-u2.wav", np.zeros(0), 16000)
 
 
+def _nan_audio(d, root):
+    wave = np.full(3200, 0.1, dtype=np.float32)
+    wave[1000] = np.nan
+    sf.write(root / "wav" / "spkA-u2.wav", wave, 16000, subtype="FLOAT")
+
+
+def _truncated(d, root):
+    path = root / "wav" / "spkA-u2.wav"
+    path.write_bytes(path.read_bytes()[:-1000])
+
+
 def _empty_transcript(d, root):
     edit(d / "text", "spkA-u2 HELLO WORLD 1", "spkA-u2")
 
@@ -99,6 +110,8 @@ CASES = {
     "missing file": (_missing_file, "does not exist"),
     "corrupt audio": (_corrupt, "cannot decode"),
     "zero-length audio": (_zero_length, "zero samples"),
+    "NaN audio": (_nan_audio, "non-finite sample"),
+    "truncated wav": (_truncated, "truncated"),
     "empty transcript": (_empty_transcript, "empty transcript"),
     "duplicate id": (_duplicate, "duplicated"),
     "unsorted ids": (_unsorted, "not sorted"),

@@ -192,6 +192,27 @@ def test_bad_utterance_midway_leaves_no_trusted_output(tmp_path, capsys):
         np.testing.assert_allclose(feats[f"s-{i}"], reference(tmp_path / f"{i}.wav"), atol=1e-4)
 
 
+def test_nan_audio_is_an_error_or_skipped_and_never_reaches_the_stats(tmp_path, capsys):
+    wav = {}
+    for i in range(3):
+        x = noise(16000, 0.2, i)
+        if i == 1:
+            x[500:510] = np.nan
+        sf.write(tmp_path / f"{i}.wav", x, 16000, subtype="FLOAT")
+        wav[f"s-{i}"] = str(tmp_path / f"{i}.wav")
+    data = write_dir(tmp_path / "data", wav)
+    args = ["--data-dir", str(data), "--out-dir", str(tmp_path / "out")]
+    assert compute_fbank(args) == 1
+    err = capsys.readouterr().err
+    assert "utterance 's-1'" in err and "non-finite" in err and "--skip-bad" in err
+    assert compute_fbank(args + ["--skip-bad"]) == 0
+    out = tmp_path / "out"
+    assert list(load_feats(out)) == ["s-0", "s-2"]
+    assert "s-1" in (out / "skipped_utts").read_text() and "non-finite" in (out / "skipped_utts").read_text()
+    stats = np.load(out / "cmvn_stats.npz")
+    assert all(np.isfinite(stats[k]).all() for k in stats.files)
+
+
 def test_killed_run_is_redone_by_rerun(tmp_path, script_env):
     for i in range(2):
         sf.write(tmp_path / f"{i}.wav", noise(16000, 0.2, i), 16000, subtype="PCM_16")

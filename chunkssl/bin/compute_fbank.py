@@ -18,7 +18,7 @@ complete; a run first deletes feats.scp and the `.done` stamp, and writes feats.
 any other rerun (killed run, changed inputs or options, --force) redoes everything exactly.
 Changes inside audio files are not detected: use --force after editing audio in place.
 
-Bad utterances (missing/corrupt/empty audio, failing pipe) stop the run with an error naming the
+Bad utterances (missing/corrupt/empty/truncated audio, NaN or inf samples, failing pipe) stop the run with an error naming the
 utterance and file, unless --skip-bad, which logs a warning and leaves them out. Utterances shorter
 than one 25 ms frame are always skipped with a warning. Skipped utterances are listed, with the
 reason, in OUT/skipped_utts.
