@@ -201,6 +201,6 @@ def test_model_variants_train(kw):
     loss, stats, weight = model(speech, speech_lengths, codes, codes_lengths)
     loss.backward()
     assert torch.isfinite(loss) and int(weight) > 0
-    assert model.mask_emb.grad is not None and model.mask_emb.grad.abs().sum() > 0
+    assert model.mask_feat.grad is not None and model.mask_feat.grad.abs().sum() > 0
     if "full_softmax" in kw:
         assert set(stats) >= {"acc_g0", "acc"} and "acc_g1" not in stats

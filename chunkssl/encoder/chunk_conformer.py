@@ -5,7 +5,7 @@ subsampling (``input_layer: linear`` instead maps each input frame to one encode
 inputs already at the 40 ms encoder rate such as the token frontend's), then a plain chunk-masked
 pass with the configured chunk size and left-chunk limit (offline when the chunk size is -1).
 The SSL model calls :meth:`subsample` and :meth:`encode` itself so it can run the CADA layout and
-put its mask embedding on chosen positions.
+feed the extended copies with frames subsampled from masked input (see :mod:`chunkssl.ssl.model`).
 Chunk sizes here count encoder frames (40 ms each after subsampling 10 ms features).
 """
 
@@ -77,6 +77,7 @@ class ChunkConformerEncoder(AbsEncoder):
     ):
         super().__init__()
         self._output_size = output_size
+        self.input_size = input_size
         self.input_layer = input_layer
         if input_layer == "conv2d":
             self.embed = Conv2dSubsampling(input_size, output_size, dropout_rate, pos_enc=nn.Identity())
@@ -102,6 +103,21 @@ class ChunkConformerEncoder(AbsEncoder):
         """Model dimension of the outputs."""
         return self._output_size
 
+    @property
+    def subsampling(self) -> tuple[int, int]:
+        """``(stride, receptive field)`` of the input layer, in input frames.
+
+        Encoder frame ``t`` reads input frames ``stride * t .. stride * t + receptive - 1``: 4 and 7
+        for conv2d (two 3x3 stride-2 convs: 30 ms of look-ahead past its own 40 ms), 1 and 1 for linear.
+        """
+        return (4, 7) if self.input_layer == "conv2d" else (1, 1)
+
+    @property
+    def lookahead_frames(self) -> int:
+        """Encoder frames at the start of a chunk whose own input the previous chunk's last frame reads."""
+        stride, receptive = self.subsampling
+        return -(-(receptive - stride) // stride)
+
     def subsample(self, xs_pad: torch.Tensor, ilens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Input layer (4x conv2d subsampling or linear): features ``[B, T, F]`` to encoder frames ``[B, T', D]``."""
         short, limit = (check_short_utt(self.embed, xs_pad.size(1)) if self.input_layer == "conv2d"
@@ -125,20 +141,19 @@ class ChunkConformerEncoder(AbsEncoder):
         return self.after_norm(h)
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor, chunk_size: int | None,
-               left_chunks: int | None, cada: bool, replace: torch.Tensor | None = None,
-               replacement: torch.Tensor | None = None,
+               left_chunks: int | None, cada: bool, copies: torch.Tensor | None = None,
                layout: Layout | None = None) -> tuple[torch.Tensor, Layout]:
         """Encode subsampled frames ``x [B, T, D]``; returns the layout outputs ``[B, P, D]``.
 
-        ``replace [B, P]`` marks layout positions whose input is swapped for ``replacement [D]``
-        (the SSL mask embedding) before the first block. ``layout`` reuses a prebuilt layout
-        (it must match the other arguments).
+        ``copies [B, T, D]`` are the frames the extended (CADA) copies take instead of ``x``: the SSL
+        model subsamples them from masked input, while the base chunks keep the clean ``x``.
+        ``layout`` reuses a prebuilt layout (it must match the other arguments).
         """
         if layout is None:
             layout = self.layout(lengths, chunk_size, left_chunks, cada, x.size(1))
         h = x[:, layout.source]
-        if replace is not None:
-            h = torch.where(replace.unsqueeze(-1), replacement.to(h.dtype), h)
+        if copies is not None:
+            h = torch.where(layout.extended[None, :, None], copies[:, layout.source].to(h.dtype), h)
         return self.encode_layout(h, layout), layout
 
     def forward(

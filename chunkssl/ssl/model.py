@@ -1,9 +1,14 @@
-"""Chunk SSL model: fbank -> (SpecAug) -> global MVN -> chunk conformer with CADA -> group loss.
+"""Chunk SSL model: fbank -> (SpecAug) -> global MVN -> input masking -> chunk conformer with CADA -> group loss.
 
-Per batch a chunk size and left-chunk limit are drawn (dynamic chunk training); spans of frames in
-the extended chunks are replaced by a learned mask embedding, and the encoder outputs there
-predict the FSQ codes of the original frames. With full context drawn (or ``cada: false``) the
-masked frames are the utterance's own frames, as in ordinary masked prediction.
+Per batch a chunk size and left-chunk limit are drawn (dynamic chunk training) and spans of 40 ms
+frames are drawn in the extended chunks; the encoder outputs there predict the FSQ codes of the
+original frames. The spans are masked in the *input* fbank, before the subsampling: base chunks are
+subsampled from the clean fbank, the extended copies from the masked fbank, so no frame a copy
+sees carries the input of its own masked frames (a subsampled frame reads 7 fbank frames with hop
+4: masking after the subsampling leaves 3 of a masked frame's 4 fbank frames in its left
+neighbour). The first frame of each chunk is never masked (see :mod:`chunkssl.masking`). With full
+context drawn (or ``cada: false``) the masked frames are the utterance's own frames, as in
+ordinary masked prediction, and the whole utterance is subsampled from the masked fbank.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from torch import nn
 from chunkssl.chunking import ChunkSampler
 from chunkssl.encoder import ChunkConformerEncoder
 from chunkssl.losses import GroupMaskedPredictionLoss
-from chunkssl.masking import batch_span_masks, layout_replace, utterance_keys
+from chunkssl.cada import Layout
+from chunkssl.masking import batch_span_masks, input_frame_mask, layout_replace, utterance_keys
 
+MASK_INPUTS = ("learned", "noise")
 DEFAULT_DYNAMIC_CHUNK = {"chunk_range_ms": [160, 1280], "full_context_prob": 0.1, "left_chunks": [-1]}
 
 
@@ -36,6 +43,10 @@ class ChunkSSLModel(AbsESPnetModel):
         full_softmax: one softmax over the whole code vocabulary instead of per-group heads.
         cada: run the copy-and-append layout (False: mask base frames under a chunk mask).
         mask_prob, mask_length: span start probability per frame and span length (frames).
+        mask_input: what replaces masked fbank frames (after MVN). ``learned`` (default): one
+            learned fbank-space vector, the same for every masked frame; a constant the encoder can
+            recognise, and deterministic, so the CADA copies equal a streaming run on the same
+            masked input. ``noise``: Gaussian noise of std ``mask_noise_std``, as BEST-RQ does.
         dynamic_chunk: :class:`~chunkssl.chunking.ChunkSampler` options for training batches.
         eval_chunk_ms, eval_left_chunks: fixed chunking for validation (-1 = full context/unlimited).
         frame_ms: encoder frame duration; seed: base of chunk and mask draws.
@@ -59,6 +70,8 @@ class ChunkSSLModel(AbsESPnetModel):
         frame_ms: int = 40,
         seed: int = 0,
         max_length_mismatch: int = 4,
+        mask_input: str = "learned",
+        mask_noise_std: float = 0.1,
     ):
         super().__init__()
         if not isinstance(encoder, ChunkConformerEncoder):
@@ -67,7 +80,11 @@ class ChunkSSLModel(AbsESPnetModel):
         self.normalize = normalize
         self.specaug = specaug
         d = encoder.output_size()
-        self.mask_emb = nn.Parameter(torch.empty(d).normal_(0.0, 1.0))
+        if mask_input not in MASK_INPUTS:
+            raise ValueError(f"model_conf mask_input must be one of {MASK_INPUTS}, got {mask_input!r}")
+        self.mask_input, self.mask_noise_std = mask_input, mask_noise_std
+        # zeros = the global mean after MVN; the vector is learned from there
+        self.mask_feat = nn.Parameter(torch.zeros(encoder.input_size)) if mask_input == "learned" else None
         self.predictor = GroupMaskedPredictionLoss(d, levels, group_sizes, full_softmax)
         conf = dict(DEFAULT_DYNAMIC_CHUNK if dynamic_chunk is None else dynamic_chunk)
         conf.setdefault("frame_ms", frame_ms)
@@ -81,7 +98,8 @@ class ChunkSSLModel(AbsESPnetModel):
         self.max_length_mismatch = max_length_mismatch
 
     def _features(self, speech: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feats = speech[:, : int(lengths.max())]
+        # a copy: ESPnet's GlobalMVN normalises in place, and the caller's batch must stay as it was
+        feats = speech[:, : int(lengths.max())].clone()
         if self.specaug is not None and self.training:
             feats, lengths = self.specaug(feats, lengths)
         if self.normalize is not None:
@@ -97,6 +115,45 @@ class ChunkSSLModel(AbsESPnetModel):
                              f"from the same fbank (codes at 40 ms = fbank frames // 4)")
         return torch.minimum(enc_lens, codes_lengths)
 
+    def span_masks(self, lengths: torch.Tensor, keys: list[int], chunk: Optional[int],
+                   step: int) -> torch.Tensor:
+        """Masked spans ``[B, T]`` over encoder frames for a batch of ``lengths`` frames."""
+        anchor = self.encoder.lookahead_frames if self.cada else 0
+        return batch_span_masks(lengths, keys, chunk, self.mask_prob, self.mask_length, self.seed,
+                                step, anchor)
+
+    def mask_features(self, feats: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        """A copy of ``feats [B, L, F]`` whose input frames under ``frame_mask [B, T]`` are replaced."""
+        where = input_frame_mask(frame_mask, self.encoder.subsampling[0], feats.size(1)).unsqueeze(-1)
+        if self.mask_feat is not None:
+            fill = self.mask_feat.to(feats.dtype).expand_as(feats)
+        else:
+            fill = torch.randn_like(feats) * self.mask_noise_std
+        return torch.where(where, fill, feats)
+
+    def encode_masked(self, feats: torch.Tensor, feats_lengths: torch.Tensor, x: torch.Tensor,
+                      lengths: torch.Tensor, chunk: Optional[int], left: Optional[int],
+                      frame_mask: torch.Tensor) -> tuple[torch.Tensor, Layout, torch.Tensor]:
+        """Encode a batch with ``frame_mask`` masked in its input; ``(outputs, layout, predicted positions)``.
+
+        ``x`` is the clean subsampled ``feats`` cut to ``lengths`` frames. Under CADA the base chunks take
+        ``x`` and the copies take frames subsampled from the masked fbank; offline (or without CADA)
+        every frame does.
+        """
+        layout = self.encoder.layout(lengths, chunk, left, self.cada, x.size(1))
+        offline = layout.chunk_size is None or not self.cada
+        if chunk is not None and layout.chunk_size is None:
+            frame_mask = torch.zeros_like(frame_mask)  # every utterance fits in one chunk: no copies
+        replace = layout_replace(frame_mask, layout, offline)
+        # run even without masked frames, so the mask vector is in every graph (DDP expects it)
+        masked, _ = self.encoder.subsample(self.mask_features(feats, frame_mask), feats_lengths)
+        masked = masked[:, : x.size(1)]
+        if offline:
+            out, _ = self.encoder.encode(masked, lengths, chunk, left, self.cada, layout=layout)
+        else:
+            out, _ = self.encoder.encode(x, lengths, chunk, left, self.cada, masked, layout)
+        return out, layout, replace
+
     def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor, codes: torch.Tensor,
                 codes_lengths: torch.Tensor, **kwargs) -> tuple[torch.Tensor, dict, torch.Tensor]:
         """Masked prediction loss of a batch; returns ``(loss, stats, weight = masked frames)``."""
@@ -110,14 +167,8 @@ class ChunkSSLModel(AbsESPnetModel):
         else:
             chunk, left, step = self.eval_chunk, self.eval_left_chunks, -1
         keys = utterance_keys(codes[:, : int(lengths.max())], lengths)
-        frame_mask = batch_span_masks(lengths, keys, chunk, self.mask_prob, self.mask_length,
-                                      self.seed, step)
-        layout = self.encoder.layout(lengths, chunk, left, self.cada, x.size(1))
-        offline = layout.chunk_size is None or not self.cada
-        if chunk is not None and layout.chunk_size is None:
-            frame_mask = torch.zeros_like(frame_mask)  # every utterance fits in one chunk: no copies
-        replace = layout_replace(frame_mask, layout, offline)
-        out, _ = self.encoder.encode(x, lengths, chunk, left, self.cada, replace, self.mask_emb, layout)
+        frame_mask = self.span_masks(lengths, keys, chunk, step)
+        out, layout, replace = self.encode_masked(feats, feats_lengths, x, lengths, chunk, left, frame_mask)
         batch_idx, pos = replace.nonzero(as_tuple=True)
         num_masked = batch_idx.numel()
         stats: dict[str, Optional[torch.Tensor]] = {}
