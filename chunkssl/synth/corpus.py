@@ -132,13 +132,16 @@ class Rendered:
     spans: list[tuple[str, float, float]]
 
 
-def _speakers(rng: random.Random, variants: list[str]) -> list[Speaker]:
+def draw_speakers(rng: random.Random, variants: list[str], per_variant: int = SPEAKERS_PER_VARIANT,
+                  pitch_range: tuple[int, int] = PITCH_RANGE,
+                  rate_range: tuple[int, int] = RATE_RANGE) -> list[Speaker]:
+    """``per_variant`` distinct speakers (accent, pitch, rate in steps of 5) per variant, sorted by id."""
     pool: dict[str, Speaker] = {}
     for variant in variants:
         made = 0
-        while made < SPEAKERS_PER_VARIANT:
-            spk = Speaker(variant, rng.choice(sorted(ACCENTS)), rng.randint(*PITCH_RANGE),
-                          rng.randrange(RATE_RANGE[0], RATE_RANGE[1] + 1, 5))
+        while made < per_variant:
+            spk = Speaker(variant, rng.choice(sorted(ACCENTS)), rng.randint(*pitch_range),
+                          rng.randrange(rate_range[0], rate_range[1] + 1, 5))
             if spk.id not in pool:
                 pool[spk.id] = spk
                 made += 1
@@ -154,18 +157,24 @@ def split_sizes(num_utts: int) -> dict[str, int]:
     return {"train": num_utts - n_dev - n_test, "dev": n_dev, "test": n_test}
 
 
-def plan_corpus(num_utts: int, seed: int) -> list[UttPlan]:
-    """Draw speakers, splits, prompts and audio settings for every utterance from ``seed``."""
+def usable_variants() -> list[str]:
+    """The plain-speech voice variants (:data:`VARIANTS` order) that the installed espeak data has."""
     available = set(espeak.voice_variants())
     variants = [v for v in VARIANTS if v in available]
     if len(variants) < 4:
         raise DataError(f"only {len(variants)} of the expected espeak voice variants are in "
                         f"{espeak.data_path()}; reinstall the espeakng-loader wheel")
+    return variants
+
+
+def plan_corpus(num_utts: int, seed: int) -> list[UttPlan]:
+    """Draw speakers, splits, prompts and audio settings for every utterance from ``seed``."""
+    variants = usable_variants()
     rng = random.Random(seed)
     rng.shuffle(variants)
     n_test_var = max(1, round(len(variants) * TEST_VARIANT_FRACTION))
-    pools = {"test": _speakers(rng, sorted(variants[:n_test_var]))}
-    pools["train"] = pools["dev"] = _speakers(rng, sorted(variants[n_test_var:]))
+    pools = {"test": draw_speakers(rng, sorted(variants[:n_test_var]))}
+    pools["train"] = pools["dev"] = draw_speakers(rng, sorted(variants[n_test_var:]))
     labels = [split for split, n in split_sizes(num_utts).items() for _ in range(n)]
     rng.shuffle(labels)
     plans = []
@@ -206,25 +215,35 @@ def add_noise(signal: np.ndarray, snr_db: float, ref_power: float, pole: float,
     return signal + noise
 
 
-def render(plan: UttPlan, seed: int, noise_snr_db: float | None) -> tuple[np.ndarray, Rendered]:
-    """Synthesize one planned utterance: 16 kHz int16 samples and its phone spans in seconds."""
+def to_16k(syn: espeak.Synthesis) -> np.ndarray:
+    """espeak's samples as float64 at :data:`SAMPLE_RATE` (polyphase resampling)."""
     from scipy.signal import resample_poly
 
+    g = math.gcd(SAMPLE_RATE, syn.sample_rate)
+    return resample_poly(syn.samples.astype(np.float64), SAMPLE_RATE // g, syn.sample_rate // g)
+
+
+def to_pcm16(audio: np.ndarray) -> np.ndarray:
+    """Float samples in [-1, 1] as clipped int16."""
+    return np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
+
+
+def render(plan: UttPlan, seed: int, noise_snr_db: float | None) -> tuple[np.ndarray, Rendered]:
+    """Synthesize one planned utterance: 16 kHz int16 samples and its phone spans in seconds."""
     utt_seed = int(np.random.SeedSequence([seed, plan.index]).generate_state(1)[0])
     syn = espeak.synthesize(speech_markup(list(plan.words)), plan.speaker.voice, rate=plan.speaker.rate,
                             pitch=plan.speaker.pitch, pitch_range=plan.pitch_range, ssml=True,
                             seed=utt_seed & 0x7FFFFFFF)
     if syn.samples.size == 0 or not syn.events:
         raise DataError(f"espeak produced no audio for utterance {plan.utt_id} ({' '.join(plan.words)!r})")
-    g = math.gcd(SAMPLE_RATE, syn.sample_rate)
-    speech = resample_poly(syn.samples.astype(np.float64), SAMPLE_RATE // g, syn.sample_rate // g)
+    speech = to_16k(syn)
     speech *= plan.peak / max(float(np.max(np.abs(speech))), 1e-9)
     pad_start = plan.pad_start_ms * SAMPLE_RATE // 1000
     audio = np.concatenate([np.zeros(pad_start), speech, np.zeros(plan.pad_end_ms * SAMPLE_RATE // 1000)])
     if noise_snr_db is not None:
         rng = np.random.default_rng(np.random.SeedSequence([seed, plan.index, 1]))
         audio = add_noise(audio, noise_snr_db, float(np.mean(speech ** 2)), plan.noise_pole, rng)
-    pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
+    pcm = to_pcm16(audio)
     audio_ms = syn.samples.size * 1000 // syn.sample_rate
     spans = [(ph, (plan.pad_start_ms + s) / 1000, (plan.pad_start_ms + e) / 1000)
              for ph, s, e in phone_spans(syn.events, audio_ms)]
@@ -236,14 +255,30 @@ def wav_path(out: Path, plan: UttPlan) -> Path:
     return out / "wav" / plan.split / f"{plan.utt_id}.wav"
 
 
-def _render_and_write(job: tuple[Path, UttPlan, int, float | None]) -> Rendered:
+def write_wav(path: Path, pcm: np.ndarray) -> None:
+    """Write 16 kHz int16 samples as a PCM WAV file, atomically."""
     import soundfile as sf
 
+    with atomic_open(path, "wb") as f:
+        sf.write(f, pcm, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+
+
+def _render_and_write(job: tuple[Path, UttPlan, int, float | None]) -> Rendered:
     out, plan, seed, noise_snr_db = job
     pcm, rendered = render(plan, seed, noise_snr_db)
-    with atomic_open(wav_path(out, plan), "wb") as f:
-        sf.write(f, pcm, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    write_wav(wav_path(out, plan), pcm)
     return rendered
+
+
+def run_jobs(fn: Callable, jobs: list, nj: int, desc: str, unit: str, chunksize: int = 1) -> list:
+    """``[fn(j) for j in jobs]`` in order, with ``nj`` spawned worker processes when ``nj > 1``."""
+    from tqdm import tqdm
+
+    progress = dict(total=len(jobs), desc=desc, unit=unit, file=sys.stderr, disable=None)
+    if nj <= 1:
+        return [fn(j) for j in tqdm(jobs, **progress)]
+    with multiprocessing.get_context("spawn").Pool(nj) as pool:
+        return list(tqdm(pool.imap(fn, jobs, chunksize=chunksize), **progress))
 
 
 def _params(num_utts: int, seed: int, noise_snr_db: float | None) -> dict:
@@ -251,7 +286,7 @@ def _params(num_utts: int, seed: int, noise_snr_db: float | None) -> dict:
             "noise_snr_db": noise_snr_db, "sample_rate": SAMPLE_RATE}
 
 
-def _check_out_dir(out: Path, params: dict) -> bool:
+def check_out_dir(out: Path, params: dict) -> bool:
     """True if ``out`` already holds this exact corpus; raise if it holds anything else."""
     done, pending = out / ".done", out / ".in_progress"
     for marker in (done, pending):
@@ -269,19 +304,25 @@ def _check_out_dir(out: Path, params: dict) -> bool:
     return False
 
 
-def _write_data_dir(out: Path, split: str, plans: list[UttPlan], rendered: dict[str, Rendered]) -> None:
-    plans = sorted(plans, key=lambda p: p.utt_id.encode())
-    ddir = out / split
-    write_kv(ddir / "wav.scp", [(p.utt_id, str(wav_path(out, p))) for p in plans])
-    write_kv(ddir / "text", [(p.utt_id, " ".join(p.words)) for p in plans])
-    write_kv(ddir / "utt2spk", [(p.utt_id, p.speaker.id) for p in plans])
-    write_kv(ddir / "utt2dur", [(p.utt_id, f"{rendered[p.utt_id].duration:.4f}") for p in plans])
-    write_kv(ddir / "phone_ali", [(p.utt_id, " ".join(f"{ph} {s:.3f} {e:.3f}" for ph, s, e in
-                                                      rendered[p.utt_id].spans)) for p in plans])
+def write_data_dir(ddir: Path, utts: list[tuple[str, Path, str, Rendered]]) -> None:
+    """Kaldi files (wav.scp text utt2spk spk2utt utt2dur phone_ali) for ``(speaker, wav, text, rendered)``."""
+    utts = sorted(utts, key=lambda u: u[3].utt_id.encode())
+    write_kv(ddir / "wav.scp", [(r.utt_id, str(wav)) for _, wav, _, r in utts])
+    write_kv(ddir / "text", [(r.utt_id, text) for _, _, text, r in utts])
+    write_kv(ddir / "utt2spk", [(r.utt_id, spk) for spk, _, _, r in utts])
+    write_kv(ddir / "utt2dur", [(r.utt_id, f"{r.duration:.4f}") for _, _, _, r in utts])
+    write_kv(ddir / "phone_ali", [(r.utt_id, " ".join(f"{ph} {s:.3f} {e:.3f}" for ph, s, e in r.spans))
+                                  for _, _, _, r in utts])
     by_spk: dict[str, list[str]] = {}
-    for p in plans:
-        by_spk.setdefault(p.speaker.id, []).append(p.utt_id)
+    for spk, _, _, r in utts:
+        by_spk.setdefault(spk, []).append(r.utt_id)
     write_kv(ddir / "spk2utt", [(spk, " ".join(by_spk[spk])) for spk in sorted(by_spk, key=str.encode)])
+
+
+def write_speaker_info(path: Path, speakers: dict[str, tuple[Speaker, str]]) -> None:
+    """``<spk> <group> <espeak voice> <pitch> <rate>`` lines for ``{id: (speaker, group)}``, sorted."""
+    write_kv(path, [(spk, f"{grp} {s.voice} {s.pitch} {s.rate}")
+                    for spk, (s, grp) in sorted(speakers.items(), key=lambda kv: kv[0].encode())])
 
 
 def make_corpus(out: str | Path, num_utts: int, seed: int = 0, noise_snr_db: float | None = 20.0,
@@ -294,7 +335,7 @@ def make_corpus(out: str | Path, num_utts: int, seed: int = 0, noise_snr_db: flo
         raise ValueError(f"seed must be non-negative, got {seed}")
     out = Path(out).resolve()
     params = _params(num_utts, seed, noise_snr_db)
-    if _check_out_dir(out, params):
+    if check_out_dir(out, params):
         summary = json.loads((out / ".done").read_text())["summary"]
         log(f"{out} already holds this corpus ({summary['num_utts']} utterances); nothing to do")
         return summary
@@ -305,20 +346,13 @@ def make_corpus(out: str | Path, num_utts: int, seed: int = 0, noise_snr_db: flo
     with atomic_open(pending, "w") as f:
         json.dump(params, f)
     jobs = [(out, p, seed, noise_snr_db) for p in plans]
-    from tqdm import tqdm
-
-    progress = dict(total=len(jobs), desc="synth", unit="utt", file=sys.stderr, disable=None)
-    if nj <= 1:
-        results = [_render_and_write(j) for j in tqdm(jobs, **progress)]
-    else:
-        with multiprocessing.get_context("spawn").Pool(nj) as pool:
-            results = list(tqdm(pool.imap(_render_and_write, jobs, chunksize=8), **progress))
+    results = run_jobs(_render_and_write, jobs, nj, "synth", "utt", chunksize=8)
     rendered = {r.utt_id: r for r in results}
     for split in SPLITS:
-        _write_data_dir(out, split, [p for p in plans if p.split == split], rendered)
-    speakers = {p.speaker.id: (p.speaker, "test" if p.split == "test" else "train") for p in plans}
-    write_kv(out / "speaker_info", [(spk, f"{grp} {s.voice} {s.pitch} {s.rate}")
-                                    for spk, (s, grp) in sorted(speakers.items(), key=lambda kv: kv[0].encode())])
+        write_data_dir(out / split, [(p.speaker.id, wav_path(out, p), " ".join(p.words), rendered[p.utt_id])
+                                     for p in plans if p.split == split])
+    write_speaker_info(out / "speaker_info",
+                       {p.speaker.id: (p.speaker, "test" if p.split == "test" else "train") for p in plans})
     from importlib.metadata import version
 
     summary = dict(num_utts=num_utts, seconds=round(sum(r.duration for r in results), 3),
