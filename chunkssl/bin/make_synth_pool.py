@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from chunkssl.bin.make_synth_corpus import _cpu_seconds
 from chunkssl.synth.corpus import CorpusExistsError
 from chunkssl.synth.pool import PART_CODES, make_part
 
@@ -43,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"make_synth_pool: {args.out}: {args.part}: {s['num_utts']} utterances of {s['num_speakers']} speakers, "
           f"{s['seconds'] / 3600:.3f} h of audio ({s['min_seconds']:.1f}-{s['max_seconds']:.1f} s each, "
-          f"{100 * s['share_4_20s']:.1f} % within 4-20 s), {_cpu_seconds():.1f} s CPU")
+          f"{100 * s['share_4_20s']:.1f} % within 4-20 s)")
     return 0
 
 

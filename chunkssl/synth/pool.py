@@ -113,8 +113,9 @@ def plan_part(part: str, seed: int, seconds: float | None = None, num_utts: int 
         raise ValueError("give exactly one of seconds and num_utts")
     if (seconds is not None and seconds <= 0) or (num_utts is not None and num_utts < 1):
         raise ValueError(f"the size of part {part!r} must be positive (seconds={seconds}, num_utts={num_utts})")
+    variants = part_variants(part)  # first: it names the parts when ``part`` is none of them
     rng = random.Random(child_seed(seed, PART_CODES[part]))
-    speakers = draw_speakers(rng, part_variants(part), SPEAKERS_PER_VARIANT[part], PITCH_RANGE, RATE_RANGE)
+    speakers = draw_speakers(rng, variants, SPEAKERS_PER_VARIANT[part], PITCH_RANGE, RATE_RANGE)
     plans: list[PoolUtt] = []
     total = 0.0
     while (len(plans) < num_utts) if num_utts is not None else (total < seconds):

@@ -1,0 +1,1 @@
+../../ssl1/local/copy_data_dir.sh

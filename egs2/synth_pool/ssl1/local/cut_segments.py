@@ -1,0 +1,1 @@
+../../../fsdd/ssl1/local/cut_segments.py
