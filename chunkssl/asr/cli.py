@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from chunkssl.fileio import atomic_open
+from chunkssl.fileio import DataError, atomic_open, write_kv
 from chunkssl.metrics.timing import real_time_factor
 
 
@@ -34,9 +36,23 @@ def parse_decode_args(parser: argparse.ArgumentParser, argv: list[str] | None) -
     return args
 
 
+def run_decoder(prog: str, main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """Run a decoder's ``main``; bad input (model, config, data) is one ``prog: error:`` line and exit status 1."""
+    try:
+        return main(argv)
+    except DataError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1
+
+
 class DecodeResults:
     """Per-utterance results of one decoded set, written as ``text``, ``token_int``, ``timing.json``
-    (and, for a streaming decoder, ``stream.jsonl`` of its events), each atomically."""
+    (and, for a streaming decoder, ``stream.jsonl`` of its events), each atomically.
+
+    An utterance that cannot be decoded (unreadable, empty or non-finite audio) is recorded with
+    :meth:`fail` and the set goes on; ``failed`` lists them with the reason, and :meth:`write`
+    returns 1 so that the decoder exits non-zero and the stage is not taken as done.
+    """
 
     def __init__(self, streaming: bool = False) -> None:
         self.streaming = streaming
@@ -44,6 +60,7 @@ class DecodeResults:
         self.token_ints: list[str] = []
         self.lines: list[str] = []
         self.per_utt: dict[str, dict] = {}
+        self.failed: list[tuple[str, str]] = []
         self.compute_s = self.audio_s = 0.0
 
     def add(self, utt: str, text: str, ids, audio_s: float, compute_s: float, **info) -> dict:
@@ -57,12 +74,21 @@ class DecodeResults:
         self.per_utt[utt] = entry
         return entry
 
+    def fail(self, utt: str, error: Exception) -> None:
+        """Record an utterance that could not be decoded, with the reason."""
+        reason = " ".join(str(error).split())  # one line per utterance in ``failed``
+        logging.error("%s: not decoded: %s", utt, reason)
+        self.failed.append((utt, reason))
+
     def add_events(self, utt: str, events) -> None:
         """Streaming events of ``utt`` for ``stream.jsonl``."""
         self.lines += [json.dumps({"utt": utt, **e.as_dict()}, ensure_ascii=False) + "\n" for e in events]
 
-    def write(self, out_dir: str | Path, head: dict, tail: dict | None = None) -> None:
-        """Write the files; ``timing.json`` = ``head``, the set's totals, ``tail``, then the utterances."""
+    def write(self, out_dir: str | Path, head: dict, tail: dict | None = None) -> int:
+        """Write the files; ``timing.json`` = ``head``, the set's totals, ``tail``, then the utterances.
+
+        Returns the exit status: 1 when some utterance failed (listed in ``failed``), else 0.
+        """
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         with atomic_open(out / "text", "w") as f:
@@ -72,8 +98,15 @@ class DecodeResults:
         if self.streaming:
             with atomic_open(out / "stream.jsonl", "w") as f:
                 f.writelines(self.lines)
-        timing = {**head, "num_utts": len(self.per_utt), "audio_s": self.audio_s, "compute_s": self.compute_s,
+        timing = {**head, "num_utts": len(self.per_utt), "num_failed": len(self.failed), "audio_s": self.audio_s, "compute_s": self.compute_s,
                   "rtf": real_time_factor(self.compute_s, self.audio_s) if self.audio_s > 0 else None,
                   **(tail or {}), "utterances": self.per_utt}
         with atomic_open(out / "timing.json", "w") as f:
             json.dump(timing, f, indent=1)
+        if not self.failed:
+            (out / "failed").unlink(missing_ok=True)  # an older run's failures are gone
+            return 0
+        write_kv(out / "failed", self.failed)
+        logging.error("%d of %d utterance(s) failed; see %s", len(self.failed),
+                      len(self.failed) + len(self.per_utt), out / "failed")
+        return 1

@@ -44,17 +44,15 @@ class LoadedASR:
 
 
 def load_asr(asr_train_config: str | Path, asr_model_file: str | Path, device: str = "cpu") -> LoadedASR:
-    """Build the model from its training config and load its weights (eval mode)."""
+    """Build the model from its training config and load its weights strictly (eval mode)."""
     import chunkssl.espnet_glue  # noqa: F401  (registers chunk_conformer before the model is built)
     from espnet2.tasks.asr import ASRTask
     from espnet2.text.build_tokenizer import build_tokenizer
     from espnet2.text.token_id_converter import TokenIDConverter
 
-    for path in (asr_train_config, asr_model_file):
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{path} does not exist: pass the config.yaml and the .pth of a trained model")
-    model, args = ASRTask.build_model_from_file(asr_train_config, asr_model_file, device)
-    model.eval()
+    from chunkssl.checkpoint import build_from_files
+
+    model, args = build_from_files(ASRTask, asr_train_config, asr_model_file, device)
     token_type = getattr(args, "token_type", None)
     if token_type == "bpe" and getattr(args, "bpemodel", None):
         tokenizer = build_tokenizer(token_type="bpe", bpemodel=args.bpemodel)

@@ -11,21 +11,25 @@
 streaming decoder runs (:mod:`chunkssl.asr.decode`), so with the same chunk size and left limit its
 results are what ``asr_inference_streaming`` gives. Writes ``DIR/text`` and ``DIR/token_int`` (Kaldi
 format), and ``DIR/timing.json`` (RTF: decode compute time over audio duration, total and per utterance).
+An utterance that cannot be decoded (unreadable, empty or NaN audio) goes into ``DIR/failed`` with the
+reason; the set goes on and the exit status is 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 
 import torch
 
-from chunkssl.asr.cli import DecodeResults, add_model_args, parse_decode_args
+from chunkssl.asr.cli import DecodeResults, add_model_args, parse_decode_args, run_decoder
 from chunkssl.asr.decode import decode_rescore, set_chunk_mask
 from chunkssl.asr.io import iter_fbank
 from chunkssl.asr.model import chunk_frames, load_asr
 from chunkssl.asr.precision import NUMBER_FORMATS, set_number_format_
+from chunkssl.checkpoint import check_keys, read_state
 
 
 
@@ -50,9 +54,11 @@ class _JointDecoder:
         import chunkssl.espnet_glue  # noqa: F401
         from espnet2.bin.asr_inference import Speech2Text
 
+        state = read_state(args.asr_model_file)  # ESPnet loads non-strictly: the keys are checked below
         self.s2t = Speech2Text(asr_train_config=args.asr_train_config, asr_model_file=args.asr_model_file,
                                beam_size=args.beam_size, ctc_weight=args.ctc_weight, penalty=args.penalty,
                                dtype=args.dtype, device="cpu", nbest=1)
+        check_keys(self.s2t.asr_model, state, args.asr_model_file, args.asr_train_config)
         set_chunk_mask(self.s2t.asr_model.encoder, chunk, args.left_chunks)
 
     def __call__(self, feats: torch.Tensor) -> tuple[str, list[int]]:
@@ -61,8 +67,8 @@ class _JointDecoder:
         return text or "", [int(t) for t in token_int]
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Decode every utterance and write text, token_int and timing.json."""
+def main(argv: list[str] | None = None) -> int:
+    """Decode every utterance and write text, token_int and timing.json; returns the exit status."""
     args = parse_decode_args(get_parser(), argv)
     chunk = chunk_frames(args.chunk_ms)
     if args.decode_mode == "joint":
@@ -71,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         asr = load_asr(args.asr_train_config, args.asr_model_file)
         set_number_format_(asr.model, NUMBER_FORMATS[args.dtype])
     results = DecodeResults()
-    for utt, feats, audio_s in iter_fbank(args.wav_scp, args.feats_scp, args.segments):
+    for utt, feats, audio_s in iter_fbank(args.wav_scp, args.feats_scp, args.segments, on_error=results.fail):
         start = time.perf_counter()
         if feats.shape[0] < 7:  # too short for the 4x subsampling: nothing to decode
             text, ids = "", []
@@ -83,8 +89,9 @@ def main(argv: list[str] | None = None) -> None:
             text = asr.text(ids)
         results.add(utt, text, ids, audio_s, time.perf_counter() - start)
         logging.info("%s: %s", utt, text)
-    results.write(args.output_dir, {"mode": args.decode_mode, "chunk_ms": args.chunk_ms,
-                                    "left_chunks": args.left_chunks, "dtype": args.dtype})
+    return results.write(args.output_dir, {"mode": args.decode_mode, "chunk_ms": args.chunk_ms,
+                                           "left_chunks": args.left_chunks, "dtype": args.dtype})
+
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_decoder("asr_inference", main))

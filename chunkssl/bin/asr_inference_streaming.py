@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from chunkssl.asr.cli import DecodeResults, add_model_args, parse_decode_args
+from chunkssl.asr.cli import DecodeResults, add_model_args, parse_decode_args, run_decoder
 from chunkssl.asr.decode import ctc_log_probs, encode
 from chunkssl.asr.io import SAMPLE_RATE, iter_audio
 from chunkssl.features import fbank
@@ -101,18 +102,19 @@ def stream_utterance(streamer: Streamer, wave, piece: int, realtime: bool) -> tu
 
 
 def decode_stream_set(streamer: Streamer, args: argparse.Namespace,
-                      offline_log_probs: Callable[[np.ndarray], torch.Tensor | None], head: dict) -> None:
+                      offline_log_probs: Callable[[np.ndarray], torch.Tensor | None], head: dict) -> int:
     """Stream every utterance of ``args.wav_scp``; write text, token_int, stream.jsonl and timing.json.
 
     ``offline_log_probs(wave)`` gives the model's full-context CTC posteriors of an utterance (None when
-    it is too short): the forced alignment that dates each token's audio end.
+    it is too short): the forced alignment that dates each token's audio end. An utterance whose audio
+    cannot be used goes into ``failed`` and the set goes on; returns the exit status (1 if any failed).
     """
     if args.piece_ms <= 0:
         raise SystemExit(f"--piece-ms must be positive, got {args.piece_ms}")
     piece = max(1, int(round(args.piece_ms * SAMPLE_RATE / 1000)))
     results = DecodeResults(streaming=True)
     all_delays, first_latencies = [], []
-    for utt, wave in iter_audio(args.wav_scp, args.segments):
+    for utt, wave in iter_audio(args.wav_scp, args.segments, on_error=results.fail):
         events, compute = stream_utterance(streamer, wave, piece, args.realtime)
         final = events[-1]
         results.add_events(utt, events)
@@ -136,12 +138,12 @@ def decode_stream_set(streamer: Streamer, args: argparse.Namespace,
         logging.info("%s: %s", utt, final.text)
     head = {**head, "chunk_ms": args.chunk_ms, "left_chunks": args.left_chunks, "piece_ms": args.piece_ms,
             "clock": "realtime" if args.realtime else "simulated"}
-    results.write(args.output_dir, head, {"first_token_latency_s": summarize(first_latencies),
-                                          "token_emission_delay_s": summarize(all_delays)})
+    return results.write(args.output_dir, head, {"first_token_latency_s": summarize(first_latencies),
+                                                 "token_emission_delay_s": summarize(all_delays)})
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Stream every utterance and write text, token_int, stream.jsonl and timing.json."""
+def main(argv: list[str] | None = None) -> int:
+    """Stream every utterance and write text, token_int, stream.jsonl and timing.json; returns the exit status."""
     args = parse_decode_args(get_parser(), argv)
     streamer = Streamer.from_files(args.asr_train_config, args.asr_model_file, args.chunk_ms, args.left_chunks,
                                    args.beam_size, args.ctc_weight, dtype=args.dtype,
@@ -154,8 +156,8 @@ def main(argv: list[str] | None = None) -> None:
             return None
         return ctc_log_probs(streamer.asr, encode(streamer.asr, feats, None, None))
 
-    decode_stream_set(streamer, args, offline_log_probs, {"dtype": args.dtype})
+    return decode_stream_set(streamer, args, offline_log_probs, {"dtype": args.dtype})
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_decoder("asr_inference_streaming", main))

@@ -19,18 +19,18 @@ alignment to the model's full-context posteriors of the offline codes), plus ``t
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 import torch
 
-from chunkssl.asr.cli import parse_decode_args
+from chunkssl.asr.cli import parse_decode_args, run_decoder
 from chunkssl.asr.decode import ctc_log_probs
 from chunkssl.asr.io import SAMPLE_RATE
 from chunkssl.bin.asr_inference_streaming import add_stream_args, decode_stream_set
 from chunkssl.codec.decode import encode_codes
 from chunkssl.codec.streaming import codec_streamer, load_code_tokenizer
 from chunkssl.features import fbank
-from chunkssl.fileio import DataError
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -43,7 +43,7 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     """Stream every utterance and write text, token_int, stream.jsonl and timing.json."""
     from chunkssl.asr.model import load_asr
 
@@ -62,12 +62,9 @@ def main(argv: list[str] | None = None) -> None:
         return ctc_log_probs(asr, encode_codes(asr, codes[0], None, None))
 
     lookahead_ms = streamer.encoder.tokenizer.lookahead_ms
-    decode_stream_set(streamer, args, offline_log_probs,
-                      {"input": "audio -> tokenizer codes", "tokenizer_lookahead_ms": lookahead_ms})
+    return decode_stream_set(streamer, args, offline_log_probs,
+                             {"input": "audio -> tokenizer codes", "tokenizer_lookahead_ms": lookahead_ms})
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except DataError as err:
-        raise SystemExit(f"asr_inference_streaming (codes): error: {err}") from None
+    sys.exit(run_decoder("asr_inference_streaming (codes)", main))

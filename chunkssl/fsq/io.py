@@ -17,9 +17,9 @@ from pathlib import Path
 
 import kaldiio
 import numpy as np
-import torch
 import yaml
 
+from chunkssl.checkpoint import load_strict, read_state
 from chunkssl.fileio import DataError, atomic_open
 from chunkssl.fsq.bestrq import BestRQTokenizer
 from chunkssl.fsq.quantizer import _product
@@ -46,13 +46,9 @@ def load_fsq_tokenizer(model_file: str | os.PathLike, config_file: str | os.Path
     config_file = Path(config_file) if config_file else model_file.parent / "config.yaml"
     if not model_file.exists():
         raise DataError(f"{model_file}: FSQ model file not found (train with chunkssl.bin.fsq_train)")
+    state = read_state(model_file)
     model = build_fsq_from_config(_read_yaml(config_file, "FSQ training config"))
-    state = torch.load(model_file, map_location="cpu", weights_only=True)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise DataError(f"{model_file} does not match the tokenizer described by {config_file}: {e}") from e
-    return model.to(device).eval()
+    return load_strict(model, model_file, config_file, state).to(device).eval()
 
 
 def read_bestrq_config(config_file: str | os.PathLike) -> dict:

@@ -43,9 +43,14 @@ def load_speech2text(config: str, model_file: str, beam_size: int = 5, maxlenrat
     """ESPnet's ST ``Speech2Text`` (attention beam search, no LM) for our trained model."""
     from espnet2.bin.st_inference import Speech2Text
 
-    return Speech2Text(st_train_config=config, st_model_file=model_file, beam_size=beam_size,
-                       maxlenratio=maxlenratio, minlenratio=minlenratio, device=device,
-                       bpemodel=bpemodel, ctc_weight=0.0, nbest=1)
+    from chunkssl.checkpoint import check_keys, read_state
+
+    state = read_state(model_file)  # ESPnet loads non-strictly: the keys are checked below
+    s2t = Speech2Text(st_train_config=config, st_model_file=model_file, beam_size=beam_size,
+                      maxlenratio=maxlenratio, minlenratio=minlenratio, device=device,
+                      bpemodel=bpemodel, ctc_weight=0.0, nbest=1)
+    check_keys(s2t.st_model, state, model_file, config)
+    return s2t
 
 
 def set_chunking(s2t, chunk_size: int, left_chunks: int = -1) -> None:
