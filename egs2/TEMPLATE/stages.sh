@@ -47,11 +47,36 @@ stage_shapes() {
   done
 }
 
-# decoded <dir>: true (and logs it) when <dir>/text is newer than the model being decoded, i.e. the
-# decode is done and a rerun of the stage skips it. Uses $asr_exp and $inference_model.
+# decoded <dir> <model> <command...>: true (and logs it) when <dir> holds a finished decode of <model> by
+# exactly this command: <dir>/text newer than <model>, no failed utterance (<dir>/failed) and the command
+# in <dir>/.options (written by stamp_decoded). Other options (e.g. --beam-size 1) decode again.
 decoded() {
-  [ -s "$1/text" ] && [ "$1/text" -nt "$asr_exp/$inference_model" ] && { log "$1 is up to date"; return 0; }
+  local dir=$1 model=$2
+  shift 2
+  if [ -s "$dir/text" ] && [ ! -e "$dir/failed" ] && [ "$dir/text" -nt "$model" ] \
+    && [ "$(cat "$dir/.options" 2>/dev/null)" = "$(printf '%q ' "$@")" ]; then
+    log "$dir is up to date"
+    return 0
+  fi
+  rm -f "$dir/.options"  # the stamp goes before the work it vouches for is redone
   return 1
+}
+
+# stamp_decoded <dir> <command...>: remember the command of a decode that succeeded.
+stamp_decoded() {
+  local dir=$1
+  shift
+  printf '%q ' "$@" > "$dir/.options"
+}
+
+# decode_into <dir> <command...>: decode $asr_exp/$inference_model under $decode_cmd (log <dir>/decode.log)
+# unless decoded; the stamp is written only when the decoder succeeded.
+decode_into() {
+  local dir=$1
+  shift
+  decoded "$dir" "$asr_exp/$inference_model" "$@" && return 0
+  ${decode_cmd} "$dir/decode.log" "$@"
+  stamp_decoded "$dir" "$@"
 }
 
 # stage_chunk_decode <module> <input option> <input path with SET for the set> [options...]: batch decoding
@@ -62,8 +87,7 @@ stage_chunk_decode() {
   for s in $test_sets; do
     for c in $decode_chunks; do
       dir=$asr_exp/decode_$s/offline_$c
-      decoded "$dir" && continue
-      ${decode_cmd} "$dir/decode.log" python -m "$module" "${model_args[@]}" --num-threads 1 \
+      decode_into "$dir" python -m "$module" "${model_args[@]}" --num-threads 1 \
         "$opt" "${path//SET/$s}" --chunk-ms "$c" --output-dir "$dir" "$@"
     done
   done
@@ -78,8 +102,7 @@ stage_stream_decode() {
     [ -f "data/$s/segments" ] && seg=(--segments "data/$s/segments")
     for c in $stream_chunks; do
       dir=$asr_exp/decode_$s/stream_$c
-      decoded "$dir" && continue
-      ${decode_cmd} "$dir/decode.log" python -m "$module" "${model_args[@]}" --num-threads 1 \
+      decode_into "$dir" python -m "$module" "${model_args[@]}" --num-threads 1 \
         --wav-scp "data/$s/wav.scp" "${seg[@]}" --chunk-ms "$c" --output-dir "$dir"
     done
   done

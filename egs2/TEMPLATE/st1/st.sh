@@ -119,18 +119,17 @@ if run_stage 6 "decode $test_sets with chunks of $chunk_ms ms (0 = offline)"; th
     for s in $test_sets; do
       for c in $chunk_ms; do
         dir=$st_exp/decode_${s}_chunk$c/$mode
-        if [ -f "$dir/text" ] && [ "$dir/text" -nt "$model" ]; then
-          log "$dir is up to date"
-          continue
-        fi
         if [ $mode = simul ]; then
-          # shellcheck disable=SC2086
-          python -m chunkssl.bin.st_simultaneous "${common[@]}" --feats-scp "$fb/$s/feats.scp" --out-dir "$dir" \
-            --chunk-ms "$c" --beam-size "$simul_beam_size" $simul_opts
+          # shellcheck disable=SC2206
+          cmd=(python -m chunkssl.bin.st_simultaneous "${common[@]}" --feats-scp "$fb/$s/feats.scp" --out-dir "$dir"
+               --chunk-ms "$c" --beam-size "$simul_beam_size" $simul_opts)
         else
-          python -m chunkssl.bin.st_inference "${common[@]}" --feats-scp "$fb/$s/feats.scp" --out-dir "$dir" \
-            --chunk-ms "$c" --beam-size "$beam_size"
+          cmd=(python -m chunkssl.bin.st_inference "${common[@]}" --feats-scp "$fb/$s/feats.scp" --out-dir "$dir"
+               --chunk-ms "$c" --beam-size "$beam_size")
         fi
+        decoded "$dir" "$model" "${cmd[@]}" && continue
+        "${cmd[@]}"
+        stamp_decoded "$dir" "${cmd[@]}"
       done
     done
   done
