@@ -76,10 +76,14 @@ def load_strict(model: torch.nn.Module, model_file: str | os.PathLike, config: s
 
 
 def build_from_files(task, config: str | os.PathLike, model_file: str | os.PathLike, device: str = "cpu"):
-    """``(model, train args)`` of an ESPnet task's ``config.yaml`` + ``.pth``, loaded strictly, in eval mode."""
+    """``(model, train args)`` of an ESPnet task's ``config.yaml`` + ``.pth``, loaded strictly, in eval mode.
+
+    Relative paths in the config are found from the config's folder too (:mod:`chunkssl.saved_config`).
+    """
+    from chunkssl.saved_config import config_namespace
+
     state = read_state(model_file)  # a broken file fails before the model is built
-    if not Path(config).is_file():
-        raise DataError(f"{config}: training config not found; pass the config.yaml beside the model file")
-    model, args = task.build_model_from_file(config, None, device)
+    args = config_namespace(config)
+    model = task.build_model(args).to(device)
     load_strict(model, model_file, config, state)
     return model.eval(), args

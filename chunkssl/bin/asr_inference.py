@@ -30,6 +30,7 @@ from chunkssl.asr.io import iter_fbank
 from chunkssl.asr.model import chunk_frames, load_asr
 from chunkssl.asr.precision import NUMBER_FORMATS, set_number_format_
 from chunkssl.checkpoint import check_keys, read_state
+from chunkssl.saved_config import resolved_config_file
 
 
 
@@ -55,9 +56,10 @@ class _JointDecoder:
         from espnet2.bin.asr_inference import Speech2Text
 
         state = read_state(args.asr_model_file)  # ESPnet loads non-strictly: the keys are checked below
-        self.s2t = Speech2Text(asr_train_config=args.asr_train_config, asr_model_file=args.asr_model_file,
-                               beam_size=args.beam_size, ctc_weight=args.ctc_weight, penalty=args.penalty,
-                               dtype=args.dtype, device="cpu", nbest=1)
+        with resolved_config_file(args.asr_train_config) as config:
+            self.s2t = Speech2Text(asr_train_config=config, asr_model_file=args.asr_model_file,
+                                   beam_size=args.beam_size, ctc_weight=args.ctc_weight, penalty=args.penalty,
+                                   dtype=args.dtype, device="cpu", nbest=1)
         check_keys(self.s2t.asr_model, state, args.asr_model_file, args.asr_train_config)
         set_chunk_mask(self.s2t.asr_model.encoder, chunk, args.left_chunks)
 

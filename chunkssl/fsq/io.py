@@ -21,6 +21,7 @@ import yaml
 
 from chunkssl.checkpoint import load_strict, read_state
 from chunkssl.fileio import DataError, atomic_open
+from chunkssl.saved_config import read_config
 from chunkssl.fsq.bestrq import BestRQTokenizer
 from chunkssl.fsq.quantizer import _product
 from chunkssl.fsq.tokenizer import FSQTokenizer, build_fsq_from_config
@@ -47,7 +48,7 @@ def load_fsq_tokenizer(model_file: str | os.PathLike, config_file: str | os.Path
     if not model_file.exists():
         raise DataError(f"{model_file}: FSQ model file not found (train with chunkssl.bin.fsq_train)")
     state = read_state(model_file)
-    model = build_fsq_from_config(_read_yaml(config_file, "FSQ training config"))
+    model = build_fsq_from_config(read_config(config_file))
     return load_strict(model, model_file, config_file, state).to(device).eval()
 
 

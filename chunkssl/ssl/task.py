@@ -130,15 +130,19 @@ class ChunkSSLTask(AbsTask):
     def build_model(cls, args: argparse.Namespace) -> ChunkSSLModel:
         """Build normalisation, SpecAug, the chunk conformer and the SSL model from ``args``."""
         model_conf = dict(args.model_conf)
-        if getattr(args, "code_info", None):
-            levels, group_sizes = levels_from_code_info(args.code_info)
+        code_info = getattr(args, "code_info", None)
+        # a saved config rebuilds from its own levels when the codes dir is not beside it any more
+        if code_info and (Path(code_info).is_file() or not model_conf.get("levels")):
+            levels, group_sizes = levels_from_code_info(code_info)
             model_conf["levels"], model_conf["group_sizes"] = levels, group_sizes
-        group_channels = model_conf.pop("group_channels", None)
+        group_channels = model_conf.get("group_channels")
         if group_channels and model_conf.get("levels"):
             # The tokenizer's own grouping can be one group of millions of classes (the 6m preset):
             # the loss instead cuts the channels into softmax groups of a fixed number of channels.
             model_conf["group_sizes"] = loss_groups(len(model_conf["levels"]), int(group_channels))
-        args.model_conf = model_conf  # saved in config.yaml: the model rebuilds without the file
+        # saved in config.yaml, group_channels included, so that the model rebuilds from it alone
+        args.model_conf = model_conf
+        model_conf = {k: v for k, v in model_conf.items() if k != "group_channels"}
         if not model_conf.get("levels"):
             raise ValueError("the SSL loss needs the FSQ levels: pass --code_info <codes dir>/code_info.yaml "
                              "or --model_conf levels=[...] group_sizes=[...]")

@@ -44,11 +44,13 @@ def load_speech2text(config: str, model_file: str, beam_size: int = 5, maxlenrat
     from espnet2.bin.st_inference import Speech2Text
 
     from chunkssl.checkpoint import check_keys, read_state
+    from chunkssl.saved_config import resolved_config_file
 
     state = read_state(model_file)  # ESPnet loads non-strictly: the keys are checked below
-    s2t = Speech2Text(st_train_config=config, st_model_file=model_file, beam_size=beam_size,
-                      maxlenratio=maxlenratio, minlenratio=minlenratio, device=device,
-                      bpemodel=bpemodel, ctc_weight=0.0, nbest=1)
+    with resolved_config_file(config) as resolved:  # relative paths work from any directory
+        s2t = Speech2Text(st_train_config=resolved, st_model_file=model_file, beam_size=beam_size,
+                          maxlenratio=maxlenratio, minlenratio=minlenratio, device=device,
+                          bpemodel=bpemodel, ctc_weight=0.0, nbest=1)
     check_keys(s2t.st_model, state, model_file, config)
     return s2t
 
