@@ -147,3 +147,18 @@ def test_repeated_ids_in_a_decoder_wav_scp_are_refused(trained, tmp_path):
     r = _decode_cli(trained, trained["model"], "rescore", "--wav-scp", str(tmp_path / "wav.scp"))
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "'utt000' appear more than once" in r.stderr, r.stderr
+
+
+def test_streaming_cli_skips_the_full_context_pass_beyond_align_max_s(trained, tmp_path):
+    lines = (trained["root"] / "data" / "wav.scp").read_text().splitlines()[:3]
+    (tmp_path / "wav.scp").write_text("\n".join(lines) + "\n")
+    for limit, aligned in (("60", True), ("0.1", False)):
+        r = _decode_cli(trained, trained["model"], limit, "--wav-scp", str(tmp_path / "wav.scp"),
+                        "--align-max-s", limit, module="asr_inference_streaming")
+        assert r.returncode == 0, r.stderr
+        timing = json.loads((trained["root"] / f"dec_asr_inference_streaming_{limit}" / "timing.json").read_text())
+        entries = timing["utterances"].values()
+        assert all(e["aligned"] is aligned for e in entries)
+        if not aligned:  # the streaming pass still dates the first token
+            assert all(e["mean_emission_delay_s"] is None for e in entries)
+            assert all(e["rtf"] > 0 for e in entries)

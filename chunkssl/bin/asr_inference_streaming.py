@@ -13,7 +13,10 @@ Writes (atomically):
 - ``DIR/timing.json``: RTF (total and per utterance), first-token latency and token emission delay
   summaries (:mod:`chunkssl.metrics.timing`, definitions in docs/metrics.md). Token audio ends come
   from a CTC forced alignment of the final tokens to the offline (full-context) CTC posteriors of the
-  same model; that pass is not counted in the compute time.
+  same model; that pass is not counted in the compute time. Its attention needs memory that grows with
+  the square of the length, so it runs only on utterances up to ``--align-max-s`` (default 60 s):
+  longer ones (long recordings) get RTF and first-token latency from the streaming pass alone and no
+  emission delay (``"aligned": false`` in their timing entry).
 
 Clock: with ``--realtime true`` each piece is fed when it would arrive live (the decoder sleeps) and
 ``wall_s`` is measured. With ``--realtime false`` (default) the audio is fed as fast as possible and
@@ -65,6 +68,8 @@ def add_stream_args(p: argparse.ArgumentParser) -> None:
                    help="end a segment after this much trailing blank (long audio; default: one segment)")
     p.add_argument("--max-segment-s", "--max_segment_s", type=float, default=None,
                    help="end a segment after this many seconds even without a pause")
+    p.add_argument("--align-max-s", "--align_max_s", type=float, default=60.0,
+                   help="emission delays (a full-context pass) only for utterances up to this long")
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -125,7 +130,9 @@ def decode_stream_set(streamer: Streamer, args: argparse.Namespace,
             emitted = emission_times(partials, Partial(final.tokens, final.audio_s, final.wall_s))
             info["first_token_latency_s"] = emitted[0]
             first_latencies.append(emitted[0])
-            lp = offline_log_probs(wave)
+            # the full-context pass of a long recording would need memory growing with its square
+            info["aligned"] = len(wave) <= args.align_max_s * SAMPLE_RATE
+            lp = offline_log_probs(wave) if info["aligned"] else None
             if lp is not None:
                 try:
                     ends = token_end_times(lp, final.tokens, FRAME_SHIFT_S, blank=streamer.asr.model.blank_id)
