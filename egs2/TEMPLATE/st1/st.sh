@@ -35,10 +35,12 @@ left_chunks=-1
 beam_size=5                 # full-utterance beam search
 simul_beam_size=3           # beam of each simultaneous step
 simul_opts=""               # extra st_simultaneous options, e.g. "--policy waitk --wait-k 2 --token-rate 4"
+simul_tag=""                # simultaneous decodes go to decode_<set>_chunk<c>/simul<tag> (e.g. _waitk for a 2nd policy)
 maxlenratio=0.4             # at most 0.4 target tokens per encoder frame (40 ms)
 inference_model=valid.acc.ave.pth
 results_note=""             # text put under the RESULTS.md table (run.sh passes its stage times)
 results_command=""          # command shown in RESULTS.md; default: this script's command line
+results_opts=""             # more chunkssl.st.results options, e.g. "--policies la=simul waitk=simul_waitk --json RESULTS.json"
 help_message="Usage: $0 --src-lang en --tgt-lang fr --train-set <set> --valid-set <set> --test-sets '<set> ...' [--stage N]"
 
 cmdline_args="$*"
@@ -120,6 +122,7 @@ if run_stage 6 "decode $test_sets with chunks of $chunk_ms ms (0 = offline)"; th
       for c in $chunk_ms; do
         dir=$st_exp/decode_${s}_chunk$c/$mode
         if [ $mode = simul ]; then
+          dir+=$simul_tag
           # shellcheck disable=SC2206
           cmd=(python -m chunkssl.bin.st_simultaneous "${common[@]}" --feats-scp "$fb/$s/feats.scp" --out-dir "$dir"
                --chunk-ms "$c" --beam-size "$simul_beam_size" $simul_opts)
@@ -140,20 +143,24 @@ if run_stage 7 "score $test_sets and write RESULTS.md"; then
   for s in $test_sets; do
     for c in $chunk_ms; do
       dir=$st_exp/decode_${s}_chunk$c
-      [ -f "$dir/simul/text" ] || { log "$dir/simul/text is missing: run stage 6 first"; exit 1; }
+      [ -f "$dir/simul$simul_tag/text" ] || { log "$dir/simul$simul_tag/text is missing: run stage 6 first"; exit 1; }
       if [ -f "$dir/full/text" ]; then
         python -m chunkssl.bin.score_st --ref "data/$s/text.$tgt_lang" --hyp "$dir/full/text" \
           --out-dir "$dir/full/score" --name "$s"
       else
         log "$dir/full/text is missing: its full-utterance columns will read n/a"
       fi
-      python -m chunkssl.bin.score_st --ref "data/$s/text.$tgt_lang" --hyp "$dir/simul/text" \
-        --latency-log "$dir/simul/latency.jsonl" --out-dir "$dir/simul/score" --name "$s"
+      for sim in "$dir"/simul*/; do  # every simultaneous policy decoded so far (see --simul-tag)
+        [ -f "$sim/text" ] || continue
+        python -m chunkssl.bin.score_st --ref "data/$s/text.$tgt_lang" --hyp "$sim/text" \
+          --latency-log "$sim/latency.jsonl" --out-dir "$sim/score" --name "$s"
+      done
       dirs+=("$s:$c:$dir")
     done
   done
+  # shellcheck disable=SC2086
   python -m chunkssl.st.results --exp "$st_exp" --decodes "${dirs[@]}" --out RESULTS.md \
-    --command "${results_command:-$(basename "$0") ${cmdline_args:-}}" --note "$results_note"
+    --command "${results_command:-$(basename "$0") ${cmdline_args:-}}" --note "$results_note" $results_opts
   log "results: $(pwd)/RESULTS.md"
 fi
 
