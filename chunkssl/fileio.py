@@ -6,7 +6,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import IO, Callable, Iterable, Iterator
 
 
 _UMASK = os.umask(0)
@@ -15,6 +15,19 @@ os.umask(_UMASK)
 
 class DataError(ValueError):
     """Bad input data: the message names the file (and utterance) and says what to do."""
+
+
+def run_cli(prog: str, main: Callable[..., object], *args) -> int:
+    """Run an entry point's ``main(*args)``: bad input is one ``prog: error:`` line on stderr and status 1,
+    not a traceback; otherwise ``main``'s own status (None counts as 0)."""
+    import sys
+
+    try:
+        status = main(*args)
+    except DataError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1
+    return int(status or 0)
 
 
 @contextlib.contextmanager

@@ -131,3 +131,16 @@ def test_truncated_wav_is_refused_but_a_streamed_header_is_not(tmp_path):
     data_at = whole.index(b"data")
     path.write_bytes(whole[:data_at + 4] + b"\xff\xff\xff\xff" + whole[data_at + 8:])
     assert wav_shortfall(str(path)) is None
+
+
+def test_corpus_prep_data_error_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    r = subprocess.run([sys.executable, "-m", "chunkssl.corpora.yesno", "--src", str(tmp_path / "nowhere"),
+                        "--out", str(tmp_path / "data")], capture_output=True, text=True, timeout=120,
+                       env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith("yesno: error: ") and len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -35,7 +35,7 @@ def _decode_cli(trained, model_file, mode: str = "rescore", *inputs: str, module
     """Run a decoder CLI (in this process unless ``fresh_process``); stdout is not captured in process."""
     import importlib
 
-    from chunkssl.asr.cli import run_decoder
+    from chunkssl.fileio import run_cli
 
     root = trained["root"]
     inputs = inputs or ("--feats-scp", str(root / "data" / "feats.scp"), "--decode-mode", mode)
@@ -51,7 +51,7 @@ def _decode_cli(trained, model_file, mode: str = "rescore", *inputs: str, module
     err = io.StringIO()
     main = importlib.import_module(f"chunkssl.bin.{module}").main
     with contextlib.redirect_stderr(err), single_thread():
-        rc = run_decoder(module, main, argv)
+        rc = run_cli(module, main, argv)
     return subprocess.CompletedProcess(argv, rc, "", err.getvalue())
 
 

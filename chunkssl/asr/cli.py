@@ -5,13 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from chunkssl.fileio import DataError, atomic_open, write_kv
+from chunkssl.fileio import atomic_open, write_kv
 from chunkssl.metrics.timing import real_time_factor
 
 
@@ -34,15 +32,6 @@ def parse_decode_args(parser: argparse.ArgumentParser, argv: list[str] | None) -
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
     return args
-
-
-def run_decoder(prog: str, main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
-    """Run a decoder's ``main``; bad input (model, config, data) is one ``prog: error:`` line and exit status 1."""
-    try:
-        return main(argv)
-    except DataError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 1
 
 
 class DecodeResults:

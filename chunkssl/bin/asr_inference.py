@@ -24,12 +24,13 @@ import time
 
 import torch
 
-from chunkssl.asr.cli import DecodeResults, add_model_args, parse_decode_args, run_decoder
+from chunkssl.asr.cli import DecodeResults, add_model_args, parse_decode_args
 from chunkssl.asr.decode import decode_rescore, set_chunk_mask
 from chunkssl.asr.io import iter_fbank
 from chunkssl.asr.model import chunk_frames, load_asr
 from chunkssl.asr.precision import NUMBER_FORMATS, set_number_format_
 from chunkssl.checkpoint import check_keys, read_state
+from chunkssl.fileio import run_cli
 from chunkssl.saved_config import resolved_config_file
 
 
@@ -96,4 +97,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_decoder("asr_inference", main))
+    sys.exit(run_cli("asr_inference", main))

@@ -35,10 +35,11 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from chunkssl.asr.cli import DecodeResults, add_model_args, parse_decode_args, run_decoder
+from chunkssl.asr.cli import DecodeResults, add_model_args, parse_decode_args
 from chunkssl.asr.decode import ctc_log_probs, encode
 from chunkssl.asr.io import SAMPLE_RATE, iter_audio
 from chunkssl.features import fbank
+from chunkssl.fileio import run_cli
 from chunkssl.metrics.timing import (Partial, emission_delays, emission_times, simulated_wall_clock, summarize,
                                      token_end_times)
 from chunkssl.streaming.encoder import encoder_frames_for
@@ -167,4 +168,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_decoder("asr_inference_streaming", main))
+    sys.exit(run_cli("asr_inference_streaming", main))

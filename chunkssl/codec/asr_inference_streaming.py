@@ -24,13 +24,14 @@ import sys
 import numpy as np
 import torch
 
-from chunkssl.asr.cli import parse_decode_args, run_decoder
+from chunkssl.asr.cli import parse_decode_args
 from chunkssl.asr.decode import ctc_log_probs
 from chunkssl.asr.io import SAMPLE_RATE
 from chunkssl.bin.asr_inference_streaming import add_stream_args, decode_stream_set
 from chunkssl.codec.decode import encode_codes
 from chunkssl.codec.streaming import codec_streamer, load_code_tokenizer
 from chunkssl.features import fbank
+from chunkssl.fileio import run_cli
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -67,4 +68,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_decoder("asr_inference_streaming (codes)", main))
+    sys.exit(run_cli("asr_inference_streaming (codes)", main))

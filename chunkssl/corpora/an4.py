@@ -7,13 +7,15 @@ Utterance ids are ESPnet's ``<speaker>-<file less speaker>`` (``fash-an251-b``);
 
 from __future__ import annotations
 
+import sys
+
 import argparse
 import re
 import tarfile
 from pathlib import Path
 
 from chunkssl.corpora.writer import Utterance, write_data_dir
-from chunkssl.fileio import DataError
+from chunkssl.fileio import DataError, run_cli
 
 _TRANS = re.compile(r"^(.*)\(([^()\s]+)\)\s*$")
 
@@ -103,4 +105,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli("an4", main))

@@ -6,12 +6,14 @@ unless ``--dev-in-train`` keeps all of 5-49 in train (dev is then still 5-9, for
 
 from __future__ import annotations
 
+import sys
+
 import argparse
 import re
 from pathlib import Path
 
 from chunkssl.corpora.writer import Utterance, write_data_dir
-from chunkssl.fileio import DataError
+from chunkssl.fileio import DataError, run_cli
 
 DIGIT_WORDS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"]
 _NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
@@ -55,4 +57,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli("fsdd", main))

@@ -17,6 +17,8 @@ speaker). There is deliberately no ``text``: the SSL stage needs none, and utils
 
 from __future__ import annotations
 
+import sys
+
 import argparse
 import json
 import math
@@ -27,7 +29,7 @@ from pathlib import Path
 import soundfile as sf
 
 from chunkssl.corpora.writer import Utterance, write_data_dir
-from chunkssl.fileio import DataError
+from chunkssl.fileio import DataError, run_cli
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.]")
 _EPS = 1e-6  # VAD times have centisecond precision; this absorbs float error in the length test
@@ -161,4 +163,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli("librilight", main))

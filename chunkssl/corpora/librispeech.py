@@ -21,13 +21,15 @@ the fine-tuning folders keep only part of each chapter.
 
 from __future__ import annotations
 
+import sys
+
 import argparse
 import os
 import re
 from pathlib import Path
 
 from chunkssl.corpora.writer import Utterance, write_data_dir
-from chunkssl.fileio import DataError
+from chunkssl.fileio import DataError, run_cli
 
 FINETUNE_PARTS = {"train-10min": ["1h/0"], "train-1h": ["1h"], "train-10h": ["1h", "9h"]}
 _FLAC = re.compile(r"^(\d+)-(\d+)-(\d+)\.flac$")
@@ -130,4 +132,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli("librispeech", main))

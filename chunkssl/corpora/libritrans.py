@@ -23,13 +23,15 @@ stay comparable; 0 keeps everything.
 
 from __future__ import annotations
 
+import sys
+
 import argparse
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from chunkssl.corpora.writer import Utterance, write_data_dir
-from chunkssl.fileio import DataError
+from chunkssl.fileio import DataError, run_cli
 
 
 @dataclass(frozen=True)
@@ -137,4 +139,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli("libritrans", main))

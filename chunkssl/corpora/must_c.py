@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from chunkssl.corpora.writer import Utterance, write_data_dir
-from chunkssl.fileio import DataError
+from chunkssl.fileio import DataError, run_cli
 
 SPLITS = ["train", "dev", "tst-COMMON", "tst-HE"]
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.]")
@@ -130,4 +130,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli("must_c", main))

@@ -7,11 +7,13 @@ The corpus has one speaker, so every utterance id is ``yesno_<file stem>`` with 
 
 from __future__ import annotations
 
+import sys
+
 import argparse
 from pathlib import Path
 
 from chunkssl.corpora.writer import Utterance, write_data_dir
-from chunkssl.fileio import DataError
+from chunkssl.fileio import DataError, run_cli
 
 SPEAKER = "yesno"
 WORDS = {"0": "NO", "1": "YES"}
@@ -68,4 +70,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli("yesno", main))
