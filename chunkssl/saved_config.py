@@ -39,15 +39,22 @@ def _resolve(value, bases: list[Path]):
     return value
 
 
-def read_config(config: str | os.PathLike) -> dict:
-    """The mapping of a saved ``config.yaml`` with its relative paths resolved (see the module doc)."""
-    path = Path(config)
+def read_yaml_mapping(path: str | os.PathLike, what: str) -> dict:
+    """The mapping in a YAML file; a missing file or other content is a DataError naming ``what`` it should be."""
+    path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: training config not found; pass the config.yaml beside the model file")
+        raise DataError(f"{path}: {what} not found")
     with open(path, encoding="utf-8") as f:
         data = yaml.safe_load(f)
     if not isinstance(data, dict):
-        raise DataError(f"{path}: not a training config (expected a YAML mapping)")
+        raise DataError(f"{path}: {what} is not a YAML mapping")
+    return data
+
+
+def read_config(config: str | os.PathLike) -> dict:
+    """The mapping of a saved ``config.yaml`` with its relative paths resolved (see the module doc)."""
+    path = Path(config)
+    data = read_yaml_mapping(path, "training config (pass the config.yaml beside the model file)")
     here = path.resolve().parent
     return _resolve(data, [here, *list(here.parents)[:SEARCH_DEPTH]])
 

@@ -21,23 +21,13 @@ import yaml
 
 from chunkssl.checkpoint import load_strict, read_state
 from chunkssl.fileio import DataError, atomic_open
-from chunkssl.saved_config import read_config
 from chunkssl.fsq.bestrq import BestRQTokenizer
 from chunkssl.fsq.quantizer import _product
 from chunkssl.fsq.tokenizer import FSQTokenizer, build_fsq_from_config
+from chunkssl.saved_config import read_config, read_yaml_mapping
 
 CODE_INFO = "code_info.yaml"
 CODES_SCP = "codes.scp"
-
-
-def _read_yaml(path: Path, what: str) -> dict:
-    if not path.is_file():
-        raise DataError(f"{path}: {what} not found")
-    with open(path, encoding="utf-8") as f:
-        data = yaml.safe_load(f)
-    if not isinstance(data, dict):
-        raise DataError(f"{path}: {what} is not a YAML mapping")
-    return data
 
 
 def load_fsq_tokenizer(model_file: str | os.PathLike, config_file: str | os.PathLike | None = None,
@@ -54,7 +44,7 @@ def load_fsq_tokenizer(model_file: str | os.PathLike, config_file: str | os.Path
 
 def read_bestrq_config(config_file: str | os.PathLike) -> dict:
     """The ``bestrq_conf`` mapping of a BEST-RQ config file (constructor arguments of BestRQTokenizer)."""
-    data = _read_yaml(Path(config_file), "BEST-RQ config")
+    data = read_yaml_mapping(Path(config_file), "BEST-RQ config")
     conf = data.get("bestrq_conf")
     if not isinstance(conf, dict):
         raise DataError(f"{config_file}: expected a 'bestrq_conf:' mapping (see conf/fsq/bestrq.yaml)")
@@ -107,7 +97,7 @@ def write_code_info(out_dir: str | os.PathLike, info: dict) -> None:
 
 def read_code_info(code_dir: str | os.PathLike) -> dict:
     """``code_info.yaml`` of a code directory."""
-    return _read_yaml(Path(code_dir) / CODE_INFO, "code_info.yaml (is this a fsq_tokenize output dir?)")
+    return read_yaml_mapping(Path(code_dir) / CODE_INFO, "code_info.yaml (is this a fsq_tokenize output dir?)")
 
 
 def read_codes(code_dir_or_scp: str | os.PathLike) -> dict[str, np.ndarray]:
