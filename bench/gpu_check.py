@@ -40,6 +40,11 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+try:
+    import distutils.util  # noqa: F401  (ESPnet imports it; Python 3.12 has none of its own)
+except ModuleNotFoundError:  # setuptools' shim, normally installed by its .pth file, provides it
+    import setuptools  # noqa: F401
+
 import chunkssl.espnet_glue  # noqa: E402,F401  (registers chunk_conformer in ESPnet's ASR task)
 from chunkssl.asr.decode import encode as chunked_encode  # noqa: E402
 from chunkssl.asr.decode import set_chunk_mask  # noqa: E402
