@@ -70,5 +70,7 @@ def normalize_feats(model: torch.nn.Module, feats: torch.Tensor) -> torch.Tensor
     if model.normalize is None or feats.shape[0] == 0:
         return feats
     device = next(model.parameters()).device
-    out, _ = model.normalize(feats[None].float().to(device), torch.tensor([feats.shape[0]], device=device))
+    # a copy: ESPnet's GlobalMVN normalises in place, and .float()/.to() return the caller's tensor as is
+    batch = feats[None].to(device=device, dtype=torch.float32, copy=True)
+    out, _ = model.normalize(batch, torch.tensor([feats.shape[0]], device=device))
     return out[0]
