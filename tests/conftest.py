@@ -80,3 +80,11 @@ def one_thread():
     """One torch thread for tiny tensors: on a loaded 2-core machine OpenMP hand-off dominates otherwise."""
     with single_thread():
         yield
+
+
+@pytest.fixture(scope="session")
+def tiny_asr(tmp_path_factory) -> dict:
+    """The tiny tone-word ASR model of tests/tiny_asr.py, trained once per session (about 30 s)."""
+    from tiny_asr import train_tiny_asr
+
+    return train_tiny_asr(tmp_path_factory.mktemp("tiny_asr"))

@@ -15,7 +15,7 @@ import torch
 from chunkssl.checkpoint import build_from_files, read_state
 from chunkssl.fileio import DataError
 from conftest import REPO, single_thread
-from test_asr_streaming_e2e import make_data, train_args
+from tiny_asr import make_data, train_args
 
 
 @pytest.fixture(scope="module")

@@ -81,7 +81,7 @@ def test_ssl_model_rebuilds_from_its_config_with_its_loss_groups(tmp_path):
 
 def test_asr_model_decodes_from_any_directory_after_the_recipe_moved(tmp_path):
     from chunkssl.bin import asr_train
-    from test_asr_streaming_e2e import make_data, train_args
+    from tiny_asr import make_data, train_args
 
     root = tmp_path / "asr"
     make_data(root / "data", n_utts=6)
