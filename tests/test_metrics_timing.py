@@ -118,3 +118,41 @@ def test_token_end_times_without_torchaudio_forced_align(monkeypatch):
     monkeypatch.delattr(torchaudio.functional, "forced_align")
     ends = token_end_times(peaked([0, 1, 1, 0, 2, 0, 2, 3, 0]), [1, 2, 2, 3], frame_shift_s=0.04)
     assert ends == pytest.approx([0.12, 0.20, 0.28, 0.32])
+
+
+def _emission_by_definition(seq: list[tuple], final: tuple) -> list[int]:
+    """Index of the result at which each final token is emitted, straight from the definition."""
+    out = []
+    for k in range(1, len(final) + 1):
+        out.append(next(j for j in range(len(seq) + 1)
+                        if all(tuple(r[:k]) == tuple(final[:k]) for r in [*seq[j:], final])))
+    return out
+
+
+def test_emission_clock_matches_the_definition_and_runs_per_segment():
+    from chunkssl.metrics.timing import EmissionClock
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        seq = [tuple(rng.integers(1, 3, size=int(rng.integers(0, 5)))) for _ in range(int(rng.integers(0, 8)))]
+        final = tuple(rng.integers(1, 3, size=int(rng.integers(0, 5))))
+        times = [float(i) for i in range(len(seq) + 1)]
+        got = emission_times([Partial(t, 0.0, w) for t, w in zip(seq, times)], Partial(final, 0.0, times[-1]))
+        assert got == [times[j] for j in _emission_by_definition(seq, final)], (seq, final)
+    # a segmented stream: partials hold their segment, a segment event its committed tokens; one clock
+    # per segment gives what the definition gives on the whole-utterance hypotheses
+    for _ in range(100):
+        committed, whole, clock, per_segment, t = (), [], EmissionClock(), [], 0.0
+        for _ in range(int(rng.integers(1, 4))):
+            for _ in range(int(rng.integers(0, 5))):
+                part = tuple(rng.integers(1, 3, size=int(rng.integers(0, 4))))
+                t += 1
+                clock.update(part, t)
+                whole.append((committed + part, t))
+            seg = tuple(rng.integers(1, 3, size=int(rng.integers(0, 4))))
+            t += 1
+            per_segment += clock.finish(seg, t)
+            committed += seg
+            whole.append((committed, t))  # the partial after a commit: the new segment is empty
+        assert per_segment == emission_times([Partial(h, 0.0, w) for h, w in whole[:-1]],
+                                             Partial(committed, 0.0, t))

@@ -35,19 +35,17 @@ def parse_decode_args(parser: argparse.ArgumentParser, argv: list[str] | None) -
 
 
 class DecodeResults:
-    """Per-utterance results of one decoded set, written as ``text``, ``token_int``, ``timing.json``
-    (and, for a streaming decoder, ``stream.jsonl`` of its events), each atomically.
+    """Per-utterance results of one decoded set, written as ``text``, ``token_int`` and ``timing.json``,
+    each atomically (a streaming decoder writes its events to ``stream.jsonl`` itself, as they come).
 
     An utterance that cannot be decoded (unreadable, empty or non-finite audio) is recorded with
     :meth:`fail` and the set goes on; ``failed`` lists them with the reason, and :meth:`write`
     returns 1 so that the decoder exits non-zero and the stage is not taken as done.
     """
 
-    def __init__(self, streaming: bool = False) -> None:
-        self.streaming = streaming
+    def __init__(self) -> None:
         self.texts: list[str] = []
         self.token_ints: list[str] = []
-        self.lines: list[str] = []
         self.per_utt: dict[str, dict] = {}
         self.failed: list[tuple[str, str]] = []
         self.compute_s = self.audio_s = 0.0
@@ -69,10 +67,6 @@ class DecodeResults:
         logging.error("%s: not decoded: %s", utt, reason)
         self.failed.append((utt, reason))
 
-    def add_events(self, utt: str, events) -> None:
-        """Streaming events of ``utt`` for ``stream.jsonl``."""
-        self.lines += [json.dumps({"utt": utt, **e.as_dict()}, ensure_ascii=False) + "\n" for e in events]
-
     def write(self, out_dir: str | Path, head: dict, tail: dict | None = None) -> int:
         """Write the files; ``timing.json`` = ``head``, the set's totals, ``tail``, then the utterances.
 
@@ -84,9 +78,6 @@ class DecodeResults:
             f.writelines(self.texts)
         with atomic_open(out / "token_int", "w") as f:
             f.writelines(self.token_ints)
-        if self.streaming:
-            with atomic_open(out / "stream.jsonl", "w") as f:
-                f.writelines(self.lines)
         timing = {**head, "num_utts": len(self.per_utt), "num_failed": len(self.failed), "audio_s": self.audio_s, "compute_s": self.compute_s,
                   "rtf": real_time_factor(self.compute_s, self.audio_s) if self.audio_s > 0 else None,
                   **(tail or {}), "utterances": self.per_utt}

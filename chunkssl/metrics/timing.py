@@ -4,8 +4,8 @@ Clocks. Every partial result of a streamer carries two times, both in seconds fr
 first audio sample of the utterance was fed: ``audio_s``, how much audio had been fed when the
 partial was produced, and ``wall_s``, when it became available. With audio arriving in real time
 and a decoder that keeps up, ``wall_s`` is ``audio_s`` plus the compute lag; for a decoder run
-faster than real time on a file, :func:`simulated_wall_clock` reconstructs ``wall_s`` from the
-per-chunk compute times as if audio had arrived in real time.
+faster than real time on a file, :func:`simulated_wall_clock` (or :class:`LiveClock`, one chunk
+at a time) reconstructs ``wall_s`` from the per-chunk compute times as if audio had arrived in real time.
 
 Emission. A final-hypothesis token ``k`` (1-based) is *emitted* at the first partial from which every
 later partial, and the final result itself, starts with the same first ``k`` tokens as the final
@@ -34,6 +34,18 @@ def real_time_factor(compute_s: float, audio_s: float) -> float:
     return compute_s / audio_s
 
 
+class LiveClock:
+    """The simulated live clock one chunk at a time: ``ready = max(arrival, previous ready) + compute``."""
+
+    def __init__(self) -> None:
+        self.ready = float("-inf")
+
+    def tick(self, arrival_s: float, compute_s: float) -> float:
+        """When a chunk arriving at ``arrival_s`` and taking ``compute_s`` is done."""
+        self.ready = max(arrival_s, self.ready) + compute_s
+        return self.ready
+
+
 def simulated_wall_clock(arrival_s: Sequence[float], compute_s: Sequence[float]) -> list[float]:
     """When each chunk's result is ready if chunk i arrives at ``arrival_s[i]`` and takes ``compute_s[i]``.
 
@@ -42,11 +54,8 @@ def simulated_wall_clock(arrival_s: Sequence[float], compute_s: Sequence[float])
     """
     if len(arrival_s) != len(compute_s):
         raise ValueError(f"{len(arrival_s)} arrival times but {len(compute_s)} compute times")
-    ready, out = float("-inf"), []
-    for a, c in zip(arrival_s, compute_s):
-        ready = max(a, ready) + c
-        out.append(ready)
-    return out
+    clock = LiveClock()
+    return [clock.tick(a, c) for a, c in zip(arrival_s, compute_s)]
 
 
 def _viterbi_ctc(log_probs: np.ndarray, tokens: Sequence[int], blank: int) -> np.ndarray:
@@ -137,36 +146,57 @@ class Partial:
     wall_s: float
 
 
+class EmissionClock:
+    """Emission times of one hypothesis stream, computed as its results come (no result is kept).
+
+    ``since[k]`` is the time of the earliest result from which every result so far starts with the
+    latest one's first ``k + 1`` tokens; once the final result is known these are the emission times.
+    State and cost per result: the hypothesis length. For a segmented stream run one clock per
+    segment (a committed segment is fixed, so its tokens' emission depends on its own results only).
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream (start a new one)."""
+        self._tokens: tuple[Hashable, ...] = ()
+        self._since: list[float] = []
+        self._last = float("-inf")
+
+    def update(self, tokens: Sequence[Hashable], time_s: float) -> None:
+        """A partial result ``tokens`` produced at ``time_s`` (results must come in time order)."""
+        if time_s < self._last:
+            raise ValueError("partial results must be in time order (final last)")
+        tokens = tuple(tokens)
+        kept = 0
+        for a, b in zip(self._tokens, tokens):
+            if a != b:
+                break
+            kept += 1
+        # tokens after the first disagreement become stable (at the earliest) with this result
+        self._since = self._since[:kept] + [time_s] * (len(tokens) - kept)
+        self._tokens, self._last = tokens, time_s
+
+    def finish(self, tokens: Sequence[Hashable], time_s: float) -> list[float]:
+        """The final result: emission time of each of its tokens; the clock starts a new stream."""
+        self.update(tokens, time_s)
+        out = self._since
+        self.reset()
+        return out
+
+
 def emission_times(partials: Sequence[Partial], final: Partial, clock: str = "wall") -> list[float]:
     """Emission time of each final token (see the module docstring), on the ``wall`` or ``audio`` clock."""
     if clock not in ("wall", "audio"):
         raise ValueError(f"clock must be 'wall' or 'audio', got {clock!r}")
-    seq = list(partials) + [final]
-    times = [p.wall_s if clock == "wall" else p.audio_s for p in seq]
-    if any(b < a for a, b in zip(times, times[1:])):
-        raise ValueError(f"partial results must be in time order on the {clock} clock (final last)")
-    target = tuple(final.tokens)
-
-    def common_prefix(toks: Sequence[Hashable]) -> int:
-        n = 0
-        for a, b in zip(toks, target):
-            if a != b:
-                break
-            n += 1
-        return n
-
-    # stable[j] = how many leading final tokens every result from j on agrees with (non-decreasing in j).
-    stable = [0] * len(seq)
-    run = len(target)
-    for j in range(len(seq) - 1, -1, -1):
-        run = min(run, common_prefix(seq[j].tokens))
-        stable[j] = run
-    out, j = [], 0
-    for k in range(1, len(target) + 1):
-        while stable[j] < k:
-            j += 1
-        out.append(times[j])
-    return out
+    emission = EmissionClock()
+    try:
+        for p in partials:
+            emission.update(p.tokens, p.wall_s if clock == "wall" else p.audio_s)
+        return emission.finish(final.tokens, final.wall_s if clock == "wall" else final.audio_s)
+    except ValueError as exc:
+        raise ValueError(f"{exc} on the {clock} clock") from None
 
 
 def emission_delays(emitted_s: Sequence[float], token_end_s: Sequence[float]) -> list[float]:

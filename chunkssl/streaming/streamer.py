@@ -2,8 +2,8 @@
 
     streamer = Streamer.from_files("exp/asr/config.yaml", "exp/asr/valid.acc.best.pth", chunk_ms=640)
     for piece in pieces:                      # float32 mono samples at 16 kHz
-        for event in streamer.accept(piece):  # a partial per chunk encoded
-            print(event.audio_s, event.text)
+        for event in streamer.accept(piece):  # a partial per chunk encoded (+ a segment when one ends)
+            print(event.type, event.segment, event.audio_s, event.text)
     final = streamer.finalize()               # attention rescoring of the CTC n-best; resets
 
 Pipeline: :class:`~chunkssl.streaming.fbank.StreamingFbank` (equal to the offline fbank), the model's
@@ -21,6 +21,11 @@ decode. For long or endless streams set ``endpoint_ms`` (a segment ends after th
 blank in the best path, i.e. at a pause) and ``max_segment_s`` (a segment is cut anyway after that
 long): each segment is rescored and committed when it ends and its encoder outputs and search state
 are dropped, so memory and the per-chunk cost stay flat however long the stream runs.
+
+Events: a ``"partial"`` holds the current segment's best hypothesis only, a ``"segment"`` event the
+result of a segment when it is committed (once; it is never revised), and the ``"final"`` event the
+whole utterance (every segment joined). So an event costs the length of a segment, not of everything
+said so far; what the streamer keeps of ended segments is their token ids, for the final event.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import numpy as np
@@ -44,7 +49,7 @@ from chunkssl.streaming.rescoring import rescore as rescore_nbest
 
 @dataclass(frozen=True)
 class StreamEvent:
-    """A partial or final result: ``type`` is ``"partial"`` or ``"final"``."""
+    """A result: ``type`` is ``"partial"`` or ``"segment"`` (segment ``segment`` only) or ``"final"`` (all)."""
 
     type: str
     audio_s: float
@@ -52,11 +57,16 @@ class StreamEvent:
     text: str
     tokens: tuple[int, ...]
     token_strs: tuple[str, ...] = field(default=())
+    segment: int = 0  # index of the segment (0-based); for the final event, its last segment
 
     def as_dict(self) -> dict:
         """JSON-ready dict (without the token strings)."""
-        return {"type": self.type, "audio_s": round(self.audio_s, 4), "wall_s": round(self.wall_s, 4),
-                "text": self.text, "tokens": list(self.tokens)}
+        return {"type": self.type, "segment": self.segment, "audio_s": round(self.audio_s, 4),
+                "wall_s": round(self.wall_s, 6), "text": self.text, "tokens": list(self.tokens)}
+
+    def at(self, wall_s: float) -> "StreamEvent":
+        """The same event with another wall time (a simulated live clock)."""
+        return replace(self, wall_s=wall_s)
 
 
 class Streamer:
@@ -123,14 +133,17 @@ class Streamer:
         self.encoder.reset()
         self.search.reset()
         self._enc_outs: list[torch.Tensor] = []  # encoder outputs of the current segment
-        self._committed: tuple[int, ...] = ()    # tokens of the segments already ended, and their strings
-        self._committed_strs: tuple[str, ...] = ()
-        self._committed_text = ""
+        self._ended: list[tuple[int, ...]] = []  # token ids of each committed segment (for the final event)
+        self._pending: list[StreamEvent] = []    # segment events not yet returned
         self._segment_frames = 0
         self._blank_run = 0                      # trailing frames whose most likely output is blank
-        self.num_segments = 0
         self._t0: float | None = None
         self.chunk_compute_s: list[float] = []  # compute time of each accept/finalize that encoded frames
+
+    @property
+    def num_segments(self) -> int:
+        """Segments committed so far in this utterance."""
+        return len(self._ended)
 
     @property
     def audio_s(self) -> float:
@@ -140,13 +153,18 @@ class Streamer:
     def _wall(self) -> float:
         return 0.0 if self._t0 is None else time.perf_counter() - self._t0
 
-    def _event(self, kind: str, segment: tuple[int, ...], audio_s: float | None = None) -> StreamEvent:
-        """An event for the committed segments plus ``segment`` (the current segment's tokens)."""
-        # texts of ended segments are kept, so an event costs the current segment only
-        text = " ".join(t for t in (self._committed_text, self.asr.text(segment)) if t)
-        return StreamEvent(kind, self.audio_s if audio_s is None else audio_s, self._wall(), text,
-                           self._committed + tuple(segment),
-                           self._committed_strs + tuple(self.asr.tokens(segment)))
+    def _event(self, kind: str, tokens: tuple[int, ...], audio_s: float | None = None) -> StreamEvent:
+        """An event of the current segment holding ``tokens``."""
+        return StreamEvent(kind, self.audio_s if audio_s is None else audio_s, self._wall(), self.asr.text(tokens),
+                           tuple(tokens), tuple(self.asr.tokens(tokens)), self.num_segments)
+
+    def _final(self, last: tuple[int, ...], audio_s: float) -> StreamEvent:
+        """The final event: every committed segment and the last one joined (built once per utterance)."""
+        segments = [*self._ended, tuple(last)]
+        tokens = tuple(t for seg in segments for t in seg)
+        text = " ".join(t for t in map(self.asr.text, segments) if t)
+        return StreamEvent("final", audio_s, self._wall(), text, tokens, tuple(self.asr.tokens(tokens)),
+                           self.num_segments)
 
     @torch.no_grad()
     def _advance(self, enc: torch.Tensor) -> bool:
@@ -179,18 +197,17 @@ class Streamer:
     def _end_segment(self, commit: bool = True) -> None:
         """Commit the current segment's result (unless a pause with nothing said) and start an empty one."""
         if commit:
-            tokens = self._segment_result()
-            self._committed += tuple(tokens)
-            self._committed_strs += tuple(self.asr.tokens(tokens))
-            self._committed_text = " ".join(t for t in (self._committed_text, self.asr.text(tokens)) if t)
-            self.num_segments += 1
+            tokens = tuple(self._segment_result())
+            self._pending.append(self._event("segment", tokens))
+            self._ended.append(tokens)
         self.search.reset()
         self._enc_outs = []
         self._segment_frames = self._blank_run = 0
 
     @torch.no_grad()
     def accept(self, samples: np.ndarray, sample_rate: int = 16000) -> list[StreamEvent]:
-        """Feed float32 mono samples in [-1, 1]; returns a partial event per call that completed chunks."""
+        """Feed float32 mono samples in [-1, 1]; returns, when chunks were completed, the event of a segment
+        that ended (if one did) and a partial of the current segment."""
         if self._t0 is None:
             self._t0 = time.perf_counter()
             self.chunk_compute_s = []
@@ -203,11 +220,13 @@ class Streamer:
         if not self._advance(self.encoder.accept(feats)):
             return []
         self.chunk_compute_s.append(time.perf_counter() - start)
-        return [self._event("partial", self.search.best())]
+        events, self._pending = self._pending, []
+        return [*events, self._event("partial", self.search.best())]
 
     @torch.no_grad()
     def finalize(self) -> StreamEvent:
-        """End the utterance: encode the last chunk, rescore, return the final event, and reset.
+        """End the utterance: encode the last chunk, rescore, return the final event (the whole utterance),
+        and reset. Segments that end here are only in the final event.
 
         Works without any audio (empty result) and for audio shorter than one chunk.
         """
@@ -219,7 +238,7 @@ class Streamer:
         self._advance(self.encoder.finalize())
         best = self._segment_result()
         self.chunk_compute_s.append(time.perf_counter() - start)
-        event = self._event("final", best, audio_s)
+        event = self._final(best, audio_s)
         compute = self.chunk_compute_s
         self.reset()
         self.chunk_compute_s = compute  # kept for the caller's timing until the next utterance starts
