@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from chunkssl.asr.pieces import feats_pieces, wave_pieces
 from chunkssl.audio import Segment, load_utterance, read_audio
 from chunkssl.fileio import DataError, read_kv
 from chunkssl.features import fbank
@@ -101,15 +102,20 @@ def iter_feats(feats_scp: str | Path, on_error: OnError | None = None) -> Iterat
 
 
 def iter_fbank(wav_scp: str | Path | None = None, feats_scp: str | Path | None = None,
-               segments: str | Path | None = None,
-               on_error: OnError | None = None) -> Iterator[tuple[str, torch.Tensor, float]]:
-    """``(utt_id, fbank, audio seconds)`` from either source; audio seconds = frames * 10 ms for feats."""
+               segments: str | Path | None = None, on_error: OnError | None = None,
+               max_piece_s: float | None = None) -> Iterator[tuple[str, Iterator[torch.Tensor], float]]:
+    """``(utt_id, its fbank pieces, audio seconds)`` from either source; audio seconds = frames * 10 ms for feats.
+
+    An utterance longer than ``max_piece_s`` comes in pieces cut at pauses (:mod:`chunkssl.asr.pieces`),
+    each made when it is taken, so no fbank or encoder pass spans a long recording; otherwise in one piece.
+    """
     if (wav_scp is None) == (feats_scp is None):
         raise ValueError("give exactly one of --wav-scp or --feats-scp")
     if feats_scp is not None:
         for utt, feats in iter_feats(feats_scp, on_error):
-            yield utt, feats, feats.shape[0] * 0.01
+            yield utt, feats_pieces(feats, max_piece_s), feats.shape[0] * 0.01
         return
     for utt, wave in iter_audio(wav_scp, segments, on_error=on_error):
-        feats = fbank(wave, SAMPLE_RATE) if wave.size >= 400 else torch.zeros(0, 80)
-        yield utt, feats, wave.size / SAMPLE_RATE
+        pieces = (fbank(w, SAMPLE_RATE) if w.size >= 400 else torch.zeros(0, 80)
+                  for w in wave_pieces(wave, SAMPLE_RATE, max_piece_s))
+        yield utt, pieces, wave.size / SAMPLE_RATE

@@ -4,7 +4,7 @@
         --asr_model_file exp/asr/valid.acc.best.pth (--feats-scp dump/test/feats.scp | --wav-scp data/test/wav.scp
         [--segments data/test/segments]) --chunk-ms 640|full [--left-chunks -1] \\
         --decode-mode joint|rescore [--beam-size 10 --ctc-weight 0.3 --penalty 0 --length-bonus 0] \\
-        [--dtype float32|bfloat16] --output-dir DIR
+        [--dtype float32|bfloat16] [--max-segment-s 60] --output-dir DIR
 
 ``joint``: ESPnet's joint CTC/attention beam search (``Speech2Text``: BeamSearch + CTCPrefixScorer).
 ``rescore``: CTC prefix beam search then attention rescoring of its n-best, the same code the
@@ -13,6 +13,10 @@ results are what ``asr_inference_streaming`` gives. Writes ``DIR/text`` and ``DI
 format), and ``DIR/timing.json`` (RTF: decode compute time over audio duration, total and per utterance).
 An utterance that cannot be decoded (unreadable, empty or NaN audio) goes into ``DIR/failed`` with the
 reason; the set goes on and the exit status is 1.
+
+Long audio: an utterance longer than ``--max-segment-s`` (default 60 s) is decoded in pieces of at
+most that long, cut at the quietest 0.3 s of the second half of each piece (:mod:`chunkssl.asr.pieces`),
+and the pieces' results are joined; so memory does not grow with the square of a recording's length.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--decode-mode", "--decode_mode", choices=["joint", "rescore"], default="rescore")
     p.add_argument("--penalty", type=float, default=0.0, help="joint: insertion bonus per token")
     p.add_argument("--dtype", choices=["bfloat16", "float32"], default="float32")
+    p.add_argument("--max-segment-s", "--max_segment_s", type=float, default=60.0,
+                   help="decode longer utterances in pieces of at most this long, cut at pauses (0: never)")
     return p
 
 
@@ -73,6 +79,9 @@ class _JointDecoder:
 def main(argv: list[str] | None = None) -> int:
     """Decode every utterance and write text, token_int and timing.json; returns the exit status."""
     args = parse_decode_args(get_parser(), argv)
+    if args.max_segment_s < 0:
+        raise SystemExit(f"--max-segment-s must be positive (or 0: never cut), got {args.max_segment_s}")
+    args.max_segment_s = args.max_segment_s or None
     chunk = chunk_frames(args.chunk_ms)
     if args.decode_mode == "joint":
         joint = _JointDecoder(args, chunk)
@@ -80,20 +89,28 @@ def main(argv: list[str] | None = None) -> int:
         asr = load_asr(args.asr_train_config, args.asr_model_file)
         set_number_format_(asr.model, NUMBER_FORMATS[args.dtype])
     results = DecodeResults()
-    for utt, feats, audio_s in iter_fbank(args.wav_scp, args.feats_scp, args.segments, on_error=results.fail):
-        start = time.perf_counter()
-        if feats.shape[0] < 7:  # too short for the 4x subsampling: nothing to decode
-            text, ids = "", []
-        elif args.decode_mode == "joint":
-            text, ids = joint(feats)
-        else:
-            ids = list(decode_rescore(asr, feats, chunk, args.left_chunks, args.beam_size, args.ctc_weight,
-                                      args.length_bonus))
-            text = asr.text(ids)
-        results.add(utt, text, ids, audio_s, time.perf_counter() - start)
+    for utt, pieces, audio_s in iter_fbank(args.wav_scp, args.feats_scp, args.segments, on_error=results.fail,
+                                           max_piece_s=args.max_segment_s):
+        texts, ids, compute = [], [], 0.0
+        for feats in pieces:  # one piece unless the utterance is longer than --max-segment-s
+            start = time.perf_counter()
+            if feats.shape[0] < 7:  # too short for the 4x subsampling: nothing to decode
+                text, piece_ids = "", []
+            elif args.decode_mode == "joint":
+                text, piece_ids = joint(feats)
+            else:
+                piece_ids = list(decode_rescore(asr, feats, chunk, args.left_chunks, args.beam_size,
+                                                args.ctc_weight, args.length_bonus))
+                text = asr.text(piece_ids)
+            compute += time.perf_counter() - start
+            texts.append(text)
+            ids += piece_ids
+        text = " ".join(t for t in texts if t)
+        results.add(utt, text, ids, audio_s, compute)
         logging.info("%s: %s", utt, text)
     return results.write(args.output_dir, {"mode": args.decode_mode, "chunk_ms": args.chunk_ms,
-                                           "left_chunks": args.left_chunks, "dtype": args.dtype})
+                                           "left_chunks": args.left_chunks, "dtype": args.dtype,
+                                           "max_segment_s": args.max_segment_s})
 
 
 if __name__ == "__main__":
