@@ -33,8 +33,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from streaming_setup import (BEAM, FRAME_S, REPO, SR, Pacer, build_ours, build_peer, make_audio, pace_ours,
+from streaming_setup import (BEAM, FRAME_S, SR, Pacer, build_ours, build_peer, make_audio, pace_ours,
                              pace_peer, params)
+from readme_block import write_block
 from chunkssl.asr.model import LoadedASR
 from chunkssl.asr.precision import NUMBER_FORMATS
 from chunkssl.streaming.streamer import Streamer
@@ -221,19 +222,6 @@ def report(args, ours_p: float, peer_p: float, short: dict, longs: dict[str, dic
     return "\n".join(lines)
 
 
-def update_readme(table: str) -> None:
-    path = REPO / "bench/README.md"
-    text = path.read_text()
-    head = "## Streaming ASR vs ESPnet Speech2TextStreaming (`bench/streaming.py`)"
-    begin, end = "<!-- streaming:begin -->", "<!-- streaming:end -->"
-    block = f"{begin}\n{table}\n{end}"
-    if begin in text:
-        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + f"\n\n{head}\n\n{block}\n"
-    path.write_text(text)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--threads", type=int, default=2)
@@ -266,7 +254,7 @@ def main() -> None:
                        short, longs)
     print(table)
     if args.readme:
-        update_readme(table)
+        write_block("streaming", "## Streaming ASR vs ESPnet Speech2TextStreaming (`bench/streaming.py`)", table)
 
 
 if __name__ == "__main__":

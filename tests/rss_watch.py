@@ -80,8 +80,10 @@ def run_watched(cmd: list[str], out_dir: Path, env: dict | None = None, interval
             "peak_mb": usage.ru_maxrss / 1024, "stream_peak_mb": stream_peak, "wall_s": time.monotonic() - start}
 
 
-def chunk_times(stream_jsonl: Path, first_s: float = 10.0) -> tuple[list[float], list[float], float]:
-    """Compute seconds of the chunks in the first and the last ``first_s`` of audio, and the audio length.
+def chunk_times(stream_jsonl: Path, first_s: float = 10.0,
+                head_at: float = 0.0) -> tuple[list[float], list[float], float]:
+    """Compute seconds of the chunks in ``first_s`` of audio from ``head_at`` and in the last ``first_s``,
+    and the audio length.
 
     With the simulated live clock and a decoder faster than real time, a partial's ``wall_s`` minus
     its ``audio_s`` is the compute time of the call that encoded its chunk. Read line by line.
@@ -93,6 +95,6 @@ def chunk_times(stream_jsonl: Path, first_s: float = 10.0) -> tuple[list[float],
             if event["type"] == "partial":
                 times.append((event["audio_s"], event["wall_s"] - event["audio_s"]))
     end = max(a for a, _ in times)
-    first = [c for a, c in times if a <= first_s]
+    first = [c for a, c in times if head_at < a <= head_at + first_s]
     last = [c for a, c in times if a > end - first_s]
     return first, last, end
