@@ -84,10 +84,13 @@ def collect(manifest: list[dict], fbank_dir: Path, base: Path) -> list[dict]:
             row["cer"].append(s["cer"])
             row["seeds"].append(int(line["seed"]))
             row["missing_hyp"].append(s["missing"])
-    order = {m["model"] + m["targets"]: i for i, m in enumerate(manifest)}
+    order: dict[str, int] = {}  # sets and models in the manifest's order of first appearance
+    for m in manifest:
+        order.setdefault(m["set"], len(order))
+        order.setdefault(m["model"] + "/" + m["targets"], len(order))
 
     def sort_key(r: dict) -> tuple:
-        return (r["set"], order[r["model"] + r["targets"]], r["decoding"] == "streaming",
+        return (order[r["set"]], order[r["model"] + "/" + r["targets"]], r["decoding"] == "streaming",
                 r["chunk_ms"] == "full", r["chunk_ms"] if r["chunk_ms"] != "full" else 0)
     return sorted(rows.values(), key=sort_key)
 
@@ -176,7 +179,7 @@ def timing_table(paths: list[Path]) -> str:
 
 def write_markdown(rows: list[dict], checks: list[dict], out: Path, command: str, timing: str) -> None:
     """RESULTS.md: WER (and CER) per row and chunk, mean ± sd (range) over seeds; checks; times."""
-    chunks = sorted({r["chunk_ms"] for r in rows if r["chunk_ms"] != "full"})
+    chunks = sorted({r["chunk_ms"] for r in rows if r["chunk_ms"] != "full" and r["decoding"] == "simulated"})
     cols = [("simulated", c) for c in chunks] + [("simulated", "full")] + sorted(
         {(r["decoding"], r["chunk_ms"]) for r in rows if r["decoding"] == "streaming"}, key=lambda k: str(k[1]))
     head = [f"{c} ms" if d == "simulated" and c != "full" else ("offline" if c == "full" else f"stream {c} ms")
