@@ -47,7 +47,7 @@ for d in ssl1 asr1; do
   marker=$here/$d/exp/.run_all_size
   if [ -f "$marker" ] && [ "$(cat "$marker")" != "$size" ]; then
     echo "run_all.sh: $here/$d holds a --$(cat "$marker") run; its data/, dump/ and exp/ would be mixed with" \
-      "this --$size run. Remove $here/$d/{data,dump,exp} (or run in a copy of the recipe) first." >&2
+      "this --$size run. Remove $here/{ssl1,asr1}/{data,dump,exp} (or run in a copy of the recipe) first." >&2
     exit 1
   fi
   mkdir -p "$here/$d/exp"
