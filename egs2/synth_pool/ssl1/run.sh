@@ -62,9 +62,11 @@ for row in $rows; do
 done
 tokenizers=${tokenizers# }
 fsq_opts="--max_epoch $fsq_epochs --num_workers 0 --log_interval 50"
-[ "$fsq_iters" -gt 0 ] && fsq_opts="$fsq_opts --num_iters_per_epoch $fsq_iters"
+if [ "$fsq_iters" -gt 0 ]; then fsq_opts="$fsq_opts --num_iters_per_epoch $fsq_iters"; fi
 common=(--train-set train --valid-set dev --nj "$nj" --tokenizers "$tokenizers" --fsq-train-opts "$fsq_opts"
         --local-data-opts "--pool-hours $pool_hours --dev-utts $dev_utts --seed $seed --nj $nj")
+ssl_train_opts="--max_epoch $ssl_epochs"
+if [ "$ssl_iters" -gt 0 ]; then ssl_train_opts="$ssl_train_opts --num_iters_per_epoch $ssl_iters"; fi
 names=([1]=data [2]=fbank [3]=tokenizers [4]=tokens)
 for s in 1 2 3 4; do
   if [ "$s" -ge "$stage" ] && [ "$s" -le "$stop_stage" ]; then
@@ -78,7 +80,7 @@ train_row() {
   local row=$1 tok conf opts want stamp codes
   read -r tok conf <<< "$(row_spec "$row")"
   opts=("${common[@]}" --ssl-tokenizer "$tok" --ssl-config "$CHUNKSSL_ROOT/conf/ssl/$conf.yaml" --ssl-tag "$row"
-        --ssl-train-opts "--max_epoch $ssl_epochs$([ "$ssl_iters" -gt 0 ] && echo " --num_iters_per_epoch $ssl_iters")")
+        --ssl-train-opts "$ssl_train_opts")
   codes=dump/tokens/$tok/train/codes.scp
   stamp=exp/ssl_$row/.done
   want="${opts[*]} $(stat -L -c %Y "$codes" 2>/dev/null || echo none)"
