@@ -8,6 +8,7 @@ instead of ``wav.scp`` (what compute_fbank writes) is also accepted.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,13 +22,20 @@ from chunkssl.fileio import DataError
 FIX = "run utils/fix_data_dir.sh to keep only utterances present in every file"
 SORT = "sort it with 'LC_ALL=C sort' (utils/fix_data_dir.sh does this)"
 
+BOM = b"\xef\xbb\xbf"  # what some editors put at the start of a UTF-8 file
+FIELDS = {"utt2spk": "utterance speaker", "segments": "utterance recording start end"}  # fixed-field files
+
 Rows = list[tuple[int, str, str]]  # (line number, key, rest of line)
 
 
 def _read_rows(path: Path) -> Rows:
-    """Read ``key value...`` lines leniently: empty values are kept so they can be reported."""
+    """Read ``key value...`` lines leniently: empty values are kept so they can be reported.
+
+    A UTF-8 byte-order mark is dropped from the first key (``_check_rows`` reports it), so that it is
+    reported once as what it is, not as an unsorted or unknown id in every file that lists the utterance.
+    """
     rows = []
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -36,11 +44,60 @@ def _read_rows(path: Path) -> Rows:
     return rows
 
 
-def _check_rows(path: Path, rows: Rows, what: str, empty_msg: str) -> list[str]:
-    """Per-file checks: empty values, duplicate keys, keys not in LC_ALL=C order."""
+def _starts_with_bom(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(len(BOM)) == BOM
+
+
+def _spaced_id(name: str, key: str, value: str) -> str | None:
+    """The whole id of a line of a fixed-field file whose id has spaces in it, or None.
+
+    utt2spk and segments lines have a fixed number of fields; a wav.scp value is one path or a
+    command ending in '|' (a path with spaces that exists is a path).
+    """
+    fields = [key, *value.split()]
+    if name in FIELDS and len(fields) > len(FIELDS[name].split()):
+        return " ".join(fields[:len(fields) - len(FIELDS[name].split()) + 1])
+    if name == "wav.scp" and len(fields) > 2 and not value.endswith("|") and not os.path.exists(value):
+        return " ".join(fields[:-1])
+    return None
+
+
+def _spaced_ids(rows: dict[str, Rows]) -> set[str]:
+    """Ids with spaces found in the fixed-field files (text and spk2utt lines are checked against them)."""
+    return {sid for name in ("wav.scp", "segments", "utt2spk") for _, key, value in rows.get(name, [])
+            if (sid := _spaced_id(name, key, value))}
+
+
+def _space_in_id(name: str, key: str, value: str, spaced: frozenset[str] | set[str]) -> str | None:
+    """Why a line must hold an id with a space in it, or None."""
+    n = len(value.split()) + 1
+    if _spaced_id(name, key, value):
+        if name in FIELDS:
+            return f"has {n} fields, {name} expects {len(FIELDS[name].split())} ({FIELDS[name]!r})"
+        return f"has {n} fields and is neither one path nor a command ending in '|'"
+    line = f"{key} {value}"
+    for sid in spaced:  # free-text files (text, spk2utt): the id is known from the fixed-field files
+        if line == sid or line.startswith(sid + " "):
+            return f"starts with {sid!r}, an id with spaces in the other files"
+    return None
+
+
+def _check_rows(path: Path, rows: Rows, what: str, empty_msg: str,
+                spaced: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """Per-file checks: a byte-order mark, ids with spaces, empty values, duplicate keys, keys not in LC_ALL=C order."""
     problems = []
+    if rows and _starts_with_bom(path):
+        problems.append(f"{path}:1: {what} id on line 1 starts with a UTF-8 byte-order mark: save the file "
+                        f"without BOM (sed -i '1s/^\\xEF\\xBB\\xBF//' {path})")
     seen: dict[str, int] = {}
-    for i, (lineno, key, value) in enumerate(rows):
+    previous = None
+    for lineno, key, value in rows:
+        why = _space_in_id(path.name, key, value, spaced)
+        if why:  # the key is only the id's first word: sorting and duplicate hints would mislead
+            problems.append(f"{path}:{lineno}: line {lineno} of {path.name} {why}: ids cannot contain spaces; "
+                            f"replace them (e.g. by '_') in every file of the data dir")
+            continue
         if not value:
             problems.append(f"{path}:{lineno}: {what} {key!r} {empty_msg}")
         if key in seen:
@@ -49,9 +106,10 @@ def _check_rows(path: Path, rows: Rows, what: str, empty_msg: str) -> list[str]:
         else:
             seen[key] = lineno
         # Python compares str by code point, which is the byte order LC_ALL=C uses on UTF-8.
-        if i > 0 and key < rows[i - 1][1]:
-            problems.append(f"{path}:{lineno}: {what} {key!r} comes after {rows[i - 1][1]!r}, so the file "
+        if previous is not None and key < previous:
+            problems.append(f"{path}:{lineno}: {what} {key!r} comes after {previous!r}, so the file "
                             f"is not sorted; {SORT}")
+        previous = key
     return problems
 
 
@@ -171,8 +229,9 @@ def validate(data_dir: str | Path, check_audio: bool = True, check_text: bool = 
              "feats.scp": ("utterance", "has no feature path; recompute the features"),
              "utt2spk": ("utterance", "has no speaker; give it one (its own id if unknown)"),
              "spk2utt": ("speaker", "has no utterances; regenerate spk2utt from utt2spk")}
+    spaced = _spaced_ids(rows)
     for n, r in rows.items():
-        problems += _check_rows(d / n, r, *empty[n])
+        problems += _check_rows(d / n, r, *empty[n], spaced)
     if problems and not any(n in rows for n in ("wav.scp", "feats.scp")):
         return problems
 

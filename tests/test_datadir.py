@@ -189,3 +189,60 @@ def test_load_data_dir_raises_listing_all_problems(tmp_path):
     (d / "text").unlink()
     with pytest.raises(DataError, match="missing from utt2spk"):
         load_data_dir(d)
+
+
+@pytest.mark.parametrize("name", ["wav.scp", "utt2spk", "text", "spk2utt", "segments"])
+def test_bom_is_named_as_the_cause(tmp_path, script_env, name):
+    """A BOM sorts after every plain id: the first id must not be blamed as unsorted or unknown."""
+    d = _segments_dir(tmp_path, ["spkA-s1 recA 0.0 0.5", "spkA-s2 recA 0.5 1.0"])
+    (d / name).write_bytes(b"\xef\xbb\xbf" + (d / name).read_bytes())
+    r = run_validate(d, script_env, "--no-audio")
+    assert r.returncode == 1
+    problems = [line for line in r.stderr.splitlines() if f"{d}/" in line]
+    assert len(problems) == 1, r.stderr
+    assert f"{d / name}:1:" in problems[0] and "id on line 1 starts with a UTF-8 byte-order mark: save the file " \
+        "without BOM" in problems[0]
+    with pytest.raises(DataError, match="byte-order mark"):
+        load_data_dir(d)
+
+
+def _spaced(d: Path, files: list[str]) -> None:
+    for name in files:  # the id only, not the wav file's name
+        lines = (d / name).read_text().splitlines()
+        write(d / name, [line.replace("spkA-u2 ", "spkA u2 ", 1) if line.startswith("spkA-u2") else line
+                         for line in lines])
+
+
+@pytest.mark.parametrize("files,expected", [
+    (["utt2spk"], ["line 2 of utt2spk has 3 fields, utt2spk expects 2"]),
+    (["wav.scp"], ["line 2 of wav.scp has 3 fields and is neither one path nor a command"]),
+    (["wav.scp", "text", "utt2spk", "spk2utt"], ["line 2 of wav.scp has 3 fields", "line 2 of utt2spk has 3 fields",
+                                                 "line 2 of text starts with 'spkA u2', an id with spaces"]),
+])
+def test_space_in_an_id_is_named_as_the_cause(tmp_path, script_env, files, expected):
+    d = make_data_dir(tmp_path)
+    _spaced(d, files)
+    r = run_validate(d, script_env)
+    assert r.returncode == 1
+    for cause in expected:
+        assert any(cause in line and "ids cannot contain spaces" in line for line in r.stderr.splitlines()), r.stderr
+    assert "not sorted" not in r.stderr and "duplicated" not in r.stderr, r.stderr
+
+
+def test_space_in_a_segments_id_is_named_as_the_cause(tmp_path, script_env):
+    d = _segments_dir(tmp_path, ["spkA-s1 recA 0.0 0.5", "spkA s2 recA 0.5 1.0"])
+    r = run_validate(d, script_env)
+    assert r.returncode == 1
+    assert "line 2 of segments has 5 fields, segments expects 4 ('utterance recording start end'): ids cannot " \
+        "contain spaces" in r.stderr, r.stderr
+
+
+def test_pipe_and_path_with_spaces_are_not_ids_with_spaces(tmp_path):
+    d = make_data_dir(tmp_path)
+    spaced = tmp_path / "my wavs"
+    spaced.mkdir()
+    (tmp_path / "wav" / "spkA-u2.wav").rename(spaced / "spkA-u2.wav")
+    edit(d / "wav.scp", f"{tmp_path / 'wav' / 'spkA-u2.wav'}", f"{spaced / 'spkA-u2.wav'}")
+    wav = tmp_path / "wav" / "spkB-u3.wav"
+    edit(d / "wav.scp", f"spkB-u3 {wav}", f"spkB-u3 cat {wav} |")
+    assert validate(d) == []
