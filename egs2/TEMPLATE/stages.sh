@@ -47,6 +47,45 @@ stage_shapes() {
   done
 }
 
+# A stamp records what made a stage's output: the command (shell-quoted) and the md5 of each input
+# file, so the work is redone when the options change, and when an input is replaced by a file with
+# other content even if that file is older (copied with its time, restored from a backup).
+_stamp_text() {  # _stamp_text <inputs...> -- <command...>
+  local inputs=() f
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do inputs+=("$1"); shift; done
+  shift
+  printf '%q ' "$@"
+  echo
+  for f in "${inputs[@]}"; do
+    [ -e "$f" ] || { echo "missing $f"; continue; }
+    echo "$(md5sum < "$f" | cut -d' ' -f1) $f"
+  done
+}
+
+# made <stamp> <output> <inputs...> -- <command...>: true (and logs the stamp's folder) when <output> exists,
+# is newer than every input and <stamp> holds this command and these inputs' checksums (written by
+# stamp_made); else the stamp is removed, before the work it vouched for is redone.
+made() {
+  local stamp=$1 out=$2 arg
+  shift 2
+  if [ -e "$out" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$(_stamp_text "$@")" ]; then
+    for arg in "$@"; do
+      [ "$arg" = -- ] && { log "$(dirname "$stamp") is up to date"; return 0; }
+      [ "$out" -nt "$arg" ] || break
+    done
+  fi
+  rm -f "$stamp"
+  return 1
+}
+
+# stamp_made <stamp> <inputs...> -- <command...>: remember what made an output, once the command succeeded.
+stamp_made() {
+  local stamp=$1
+  shift
+  _stamp_text "$@" > "$stamp.tmp"
+  mv "$stamp.tmp" "$stamp"
+}
+
 # decoded <dir> <model> <command...>: true (and logs it) when <dir> holds a finished decode of <model> by
 # exactly this command: <dir>/text newer than <model>, no failed utterance (<dir>/failed) and the command
 # in <dir>/.options (written by stamp_decoded). Other options (e.g. --beam-size 1) decode again.

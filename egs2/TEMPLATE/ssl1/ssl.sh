@@ -80,13 +80,15 @@ if run_stage 4 "tokenize $train_set and $valid_set with: $tokenizers"; then
         model=exp/fsq_$tok/valid.loss.best.pth
         src=(--model "$model")
       fi
-      # stale when the tokenizer or the features are newer (e.g. stage 2 rewrote them for new data)
-      if [ -e "$out/codes.scp" ] && [ "$out/codes.scp" -nt "$model" ] && [ "$out/codes.scp" -nt "$fb/$s/feats.scp" ]; then
-        log "$out is up to date"
-        continue
-      fi
-      python -m chunkssl.bin.fsq_tokenize "${src[@]}" --feats-scp "$fb/$s/feats.scp" --out-dir "$out" \
-        --nj "$nj" --short-utt skip
+      inputs=("$model" "$fb/$s/feats.scp")
+      [ "$tok" = bestrq ] && inputs+=("$fb/$train_set/cmvn_stats.npz")
+      # --nj changes no code: it stays out of the stamp
+      cmd=(python -m chunkssl.bin.fsq_tokenize "${src[@]}" --feats-scp "$fb/$s/feats.scp" --out-dir "$out" \
+        --short-utt skip)
+      # redone when the tokenizer (its file or options) or the features changed (e.g. stage 2 rewrote them)
+      made "$out/.options" "$out/codes.scp" "${inputs[@]}" -- "${cmd[@]}" && continue
+      "${cmd[@]}" --nj "$nj"
+      stamp_made "$out/.options" "${inputs[@]}" -- "${cmd[@]}"
     done
   done
   if $analyze; then
