@@ -27,7 +27,8 @@ def test_quick_replication_runs_end_to_end_and_a_rerun_trains_nothing(tmp_path, 
     for task in ("ssl1", "asr1"):
         recipe = make_recipe(tmp_path, "synth_pool", task)
     root = recipe.parent
-    shutil.copy(REPO / "egs2/synth_pool/run_all.sh", root / "run_all.sh")
+    for name in ("run_all.sh", "timed.sh"):
+        shutil.copy(REPO / "egs2/synth_pool" / name, root / name)
     env = {**script_env, "CHUNKSSL_SHARED_DATA": str(SHARED_DATA), "OMP_NUM_THREADS": "1"}
 
     r = _run(["bash", "run_all.sh", "--quick"], root, env)

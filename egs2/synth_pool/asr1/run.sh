@@ -51,16 +51,7 @@ row_meta() {
   esac
 }
 
-# timed <name> <command...>: run it, log its wall time and exit status to exp/timing.tsv and stderr.
-timed() {
-  local name=$1 t0=$SECONDS rc=0
-  shift
-  "$@" || rc=$?
-  mkdir -p exp
-  printf 'asr1\t%s\t%d\t%d\t%s\n' "$name" $((SECONDS - t0)) "$rc" "$(date '+%F %T')" >> exp/timing.tsv
-  echo "$(date '+%F %T') (asr1/run.sh) $name: $((SECONDS - t0)) s, exit $rc" >&2
-  return "$rc"
-}
+. ../timed.sh  # timed <name> <command...>: wall time and status of a step into exp/timing.tsv
 
 for row in $rows $lt_rows; do row_meta "$row" > /dev/null; done  # a typo stops here, before any work
 common=(--nj "$nj" --asr-config "$CHUNKSSL_ROOT/conf/asr/synth_pool.yaml" --beam-size "$beam_size"

@@ -43,16 +43,7 @@ row_spec() {
   esac
 }
 
-# timed <name> <command...>: run it, log its wall time and exit status to exp/timing.tsv and stderr.
-timed() {
-  local name=$1 t0=$SECONDS rc=0
-  shift
-  "$@" || rc=$?
-  mkdir -p exp
-  printf 'ssl1\t%s\t%d\t%d\t%s\n' "$name" $((SECONDS - t0)) "$rc" "$(date '+%F %T')" >> exp/timing.tsv
-  echo "$(date '+%F %T') (ssl1/run.sh) $name: $((SECONDS - t0)) s, exit $rc" >&2
-  return "$rc"
-}
+. ../timed.sh  # timed <name> <command...>: wall time and status of a step into exp/timing.tsv
 
 for row in $rows; do row_spec "$row" > /dev/null; done  # a typo stops here, before any work
 tokenizers=""
