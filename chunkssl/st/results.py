@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from chunkssl.fileio import DataError, atomic_open
+from chunkssl.fileio import DataError, atomic_open, write_keeping_notes
 
 
 def _load(path: Path) -> dict:
@@ -102,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             "utterance with the encoder's chunk mask; *simul*: local-agreement simultaneous decoding "
             "(docs/metrics.md). AL/LAAL in ms of source (words), SimulEval definitions; _CA adds "
             "the decoder's compute time.\n\n" + table + (f"\n{args.note}\n" if args.note else ""))
-    with atomic_open(args.out, "w", encoding="utf-8") as f:
-        f.write(text)
+    write_keeping_notes(Path(args.out), text)  # a hand-written "## Notes" part survives a rerun
     if args.json:
         with atomic_open(args.json, "w", encoding="utf-8") as f:
             json.dump({"command": args.command, "rows": result_rows(decodes, policies, args.init)}, f, indent=1)

@@ -31,6 +31,7 @@ st_train_opts=""            # extra ESPnet trainer options, e.g. "--max_epoch 10
 init_param=""               # e.g. exp/ssl_x/valid.acc.best.pth:encoder:encoder (Chunk SSL encoder)
 ngpu=0
 chunk_ms="640 1280 0"       # decoding chunk sizes in ms (multiples of 40); 0 = offline (full context)
+full_chunk_ms=""            # chunk sizes of the full-utterance beam search; default: $chunk_ms
 left_chunks=-1
 beam_size=5                 # full-utterance beam search
 simul_beam_size=3           # beam of each simultaneous step
@@ -118,8 +119,10 @@ if run_stage 6 "decode $test_sets with chunks of $chunk_ms ms (0 = offline)"; th
   common=(--config "$st_exp/config.yaml" --model "$model" --left-chunks "$left_chunks" --maxlenratio "$maxlenratio")
   # simultaneous decodes first (the latency results), then the full-utterance ones
   for mode in simul full; do
+    chunks=$chunk_ms
+    [ $mode = full ] && chunks=${full_chunk_ms:-$chunk_ms}
     for s in $test_sets; do
-      for c in $chunk_ms; do
+      for c in $chunks; do
         dir=$st_exp/decode_${s}_chunk$c/$mode
         if [ $mode = simul ]; then
           dir+=$simul_tag
