@@ -27,7 +27,7 @@ test: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 demo: install
-	bash egs2/synth_pool/demo.sh
+	bash egs2/mini_synth/demo.sh
 
 # Re-lock every installed version after changing requirements.txt.
 lock: install
