@@ -33,7 +33,8 @@ def _build(tmp_path, extra, level=7):
 def test_6m_code_info_is_one_group_unless_group_channels_cuts_it(tmp_path):
     model, args = _build(tmp_path, ["--model_conf", "group_channels=4"])
     assert args.model_conf["group_sizes"] == [4, 4]
-    assert "group_channels" not in args.model_conf  # config.yaml rebuilds the same model without it
+    # saved with the groups it made, so config.yaml rebuilds the same heads even where code_info differs
+    assert args.model_conf["group_channels"] == 4
     heads = [m for m in model.modules() if m.__class__.__name__ == "Linear" and m.out_features == 7 ** 4]
     assert len(heads) == 2, "one 2401-way head per group of 4 channels"
     _, args = _build(tmp_path, [], level=2)  # small levels: the single 256-way head is cheap
