@@ -11,7 +11,8 @@ import argparse
 import resource
 import sys
 
-from chunkssl.synth.corpus import CorpusExistsError, make_corpus
+from chunkssl.fileio import run_cli
+from chunkssl.synth.corpus import make_corpus
 
 
 def _cpu_seconds() -> float:
@@ -36,13 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--num-utts must be at least 3 (one utterance per set), got {args.num_utts}")
     if args.seed < 0:
         p.error(f"--seed must be non-negative, got {args.seed}")
-    try:
-        summary = make_corpus(args.out, args.num_utts, seed=args.seed,
-                              noise_snr_db=None if args.no_noise else args.noise_snr_db, nj=args.nj,
-                              log=lambda msg: print(f"make_synth_corpus: {msg}", file=sys.stderr))
-    except CorpusExistsError as err:
-        print(f"make_synth_corpus: {err}", file=sys.stderr)
-        return 1
+    summary = make_corpus(args.out, args.num_utts, seed=args.seed,
+                          noise_snr_db=None if args.no_noise else args.noise_snr_db, nj=args.nj,
+                          log=lambda msg: print(f"make_synth_corpus: {msg}", file=sys.stderr))
     print(f"make_synth_corpus: {args.out}: {summary['num_train']} train / {summary['num_dev']} dev / "
           f"{summary['num_test']} test utterances, {summary['seconds']:.1f} s of audio, "
           f"{_cpu_seconds():.1f} s CPU")
@@ -50,4 +47,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("make_synth_corpus", main))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from chunkssl.synth.corpus import CorpusExistsError
+from chunkssl.fileio import run_cli
 from chunkssl.synth.pool import PART_CODES, make_part
 
 
@@ -33,13 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     seconds = args.hours * 3600 if args.hours is not None else args.minutes * 60 if args.minutes is not None else None
     if (seconds is not None and seconds <= 0) or (args.num_utts is not None and args.num_utts < 1):
         p.error("the size (--hours, --minutes or --num-utts) must be positive")
-    try:
-        s = make_part(args.out, args.part, seed=args.seed, seconds=seconds, num_utts=args.num_utts,
-                      noise=not args.no_noise, nj=args.nj,
-                      log=lambda msg: print(f"make_synth_pool: {msg}", file=sys.stderr))
-    except CorpusExistsError as err:
-        print(f"make_synth_pool: {err}", file=sys.stderr)
-        return 1
+    s = make_part(args.out, args.part, seed=args.seed, seconds=seconds, num_utts=args.num_utts,
+                  noise=not args.no_noise, nj=args.nj,
+                  log=lambda msg: print(f"make_synth_pool: {msg}", file=sys.stderr))
     print(f"make_synth_pool: {args.out}: {args.part}: {s['num_utts']} utterances of {s['num_speakers']} speakers, "
           f"{s['seconds'] / 3600:.3f} h of audio ({s['min_seconds']:.1f}-{s['max_seconds']:.1f} s each, "
           f"{100 * s['share_4_20s']:.1f} % within 4-20 s)")
@@ -47,4 +43,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("make_synth_pool", main))

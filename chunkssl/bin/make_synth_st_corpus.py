@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from chunkssl.synth.corpus import CorpusExistsError
+from chunkssl.fileio import run_cli
 from chunkssl.synth.parallel import generate_pairs
 from chunkssl.synth.parallel_corpus import make_parallel_corpus
 
@@ -42,17 +42,13 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--out is required (or --print N)")
     if args.num_utts < 3:
         p.error(f"--num-utts must be at least 3 (one utterance per set), got {args.num_utts}")
-    try:
-        summary = make_parallel_corpus(args.out, args.num_utts, seed=args.seed,
-                                       noise_snr_db=None if args.no_noise else args.noise_snr_db, nj=args.nj,
-                                       log=lambda msg: print(f"{PROG}: {msg}", file=sys.stderr))
-    except CorpusExistsError as err:
-        print(f"{PROG}: {err}", file=sys.stderr)
-        return 1
+    summary = make_parallel_corpus(args.out, args.num_utts, seed=args.seed,
+                                   noise_snr_db=None if args.no_noise else args.noise_snr_db, nj=args.nj,
+                                   log=lambda msg: print(f"{PROG}: {msg}", file=sys.stderr))
     print(f"{PROG}: {args.out}: {summary['num_train']} train / {summary['num_dev']} dev / "
           f"{summary['num_test']} test utterances, {summary['seconds']:.1f} s of audio")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(PROG, main))
