@@ -14,10 +14,11 @@ from chunkssl.streaming.encoder import StreamingEncoder, encoder_frames_for
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _encoder(kernel: int = 15, seed: int = 0) -> ChunkConformerEncoder:
+def _encoder(kernel: int = 15, seed: int = 0, channels: int | None = None) -> ChunkConformerEncoder:
     torch.manual_seed(seed)
     enc = ChunkConformerEncoder(input_size=80, output_size=32, attention_heads=4, linear_units=48,
-                                num_blocks=2, dropout_rate=0.0, cnn_module_kernel=kernel)
+                                num_blocks=2, dropout_rate=0.0, cnn_module_kernel=kernel,
+                                subsampling_channels=channels)
     return enc.eval()
 
 
@@ -51,6 +52,20 @@ def test_streaming_equals_offline_chunk_masked_forward(kernel, chunk, left):
         feats = torch.randn(t, 80, generator=gen)
         expected = _offline(enc, feats, chunk, left)
         got = _stream(enc, feats, chunk, left, rng)
+        assert got.shape == expected.shape == (encoder_frames_for(t), 32), t
+        assert (got - expected).abs().max().item() < 1e-5, t
+
+
+def test_narrow_subsampling_streams_like_its_chunk_masked_forward():
+    enc = _encoder(15, seed=3, channels=8)
+    wide = _encoder(15, seed=3)
+    assert enc.embed.conv[0].out_channels == 8 and enc.subsampling == (4, 7)
+    assert sum(p.numel() for p in enc.parameters()) < sum(p.numel() for p in wide.parameters())
+    rng, gen = random.Random(5), torch.Generator().manual_seed(5)
+    for t in (7, 19, 123, 250):
+        feats = torch.randn(t, 80, generator=gen)
+        expected = _offline(enc, feats, 4, 2)
+        got = _stream(enc, feats, 4, 2, rng)
         assert got.shape == expected.shape == (encoder_frames_for(t), 32), t
         assert (got - expected).abs().max().item() < 1e-5, t
 
