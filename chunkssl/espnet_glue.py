@@ -14,7 +14,7 @@ import kaldiio
 from espnet2.tasks import asr, st
 from espnet2.train import dataset
 
-from chunkssl.codec.frontend import register_token_frontend
+from chunkssl.fsq.frontend import register_token_frontend
 from chunkssl.encoder import ChunkConformerEncoder
 
 ENCODER_NAME = "chunk_conformer"

@@ -14,8 +14,8 @@ import torch
 
 from chunkssl.codec.bitrate import code_info_bitrate
 from chunkssl.codec.bitrate import main as bitrate_main
-from chunkssl.codec.frontend import TokenFrontend
-from chunkssl.codec.rvq import ResidualVQ
+from chunkssl.fsq.frontend import TokenFrontend
+from chunkssl.fsq.rvq import ResidualVQ
 from chunkssl.fsq.io import load_fsq_tokenizer, read_code_info, read_codes
 from conftest import REPO
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 import yaml
 
-from chunkssl.codec.frontend import TokenFrontend, register_token_frontend
-from chunkssl.codec.specaug import TokenSpecAug, span_mask
+from chunkssl.fsq.frontend import TokenFrontend, register_token_frontend
+from chunkssl.fsq.specaug import TokenSpecAug, span_mask
 from chunkssl.fileio import DataError
 from chunkssl.fsq.quantizer import FSQ, resolve_levels
 from chunkssl.fsq.tokenizer import FSQTokenizer

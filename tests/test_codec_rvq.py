@@ -10,7 +10,7 @@ import torch
 
 from chunkssl.codec.bitrate import (EQUAL_BITRATE_RVQ, bits_per_second, bits_per_token, code_info_bitrate,
                                     preset_table, rvq_groups)
-from chunkssl.codec.rvq import ResidualVQ, kmeans, nearest_codeword
+from chunkssl.fsq.rvq import ResidualVQ, kmeans, nearest_codeword
 from chunkssl.fsq.io import make_code_info
 from chunkssl.fsq.quantizer import PRESETS
 from chunkssl.fsq.task import FSQTask

@@ -12,7 +12,7 @@ import torch
 
 from chunkssl.asr.decode import search_rescore, set_chunk_mask
 from chunkssl.asr.model import LoadedASR
-from chunkssl.codec.frontend import TokenFrontend
+from chunkssl.fsq.frontend import TokenFrontend
 from chunkssl.fileio import DataError
 
 

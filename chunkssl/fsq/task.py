@@ -21,7 +21,7 @@ from espnet2.train.collate_fn import CommonCollateFn
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str_or_none
 
-from chunkssl.codec.rvq import ResidualVQ
+from chunkssl.fsq.rvq import ResidualVQ
 from chunkssl.fsq.quantizer import resolve_levels
 from chunkssl.fsq.tokenizer import FSQTokenizer
 
@@ -54,7 +54,7 @@ class FSQTask(AbsTask):
             "--model_conf", action=NestedDictAction, default=dict(),
             help="FSQTokenizer arguments, e.g. levels (preset name 1k/64k/6m/791m, a list, or a list of "
                  "groups), input_dim, stack, hidden, num_blocks, kernel_size, dropout, loss (mse|l1), "
-                 "quantizer (fsq|rvq) and, for rvq, rvq_conf (chunkssl.codec.rvq.ResidualVQ arguments: "
+                 "quantizer (fsq|rvq) and, for rvq, rvq_conf (chunkssl.fsq.rvq.ResidualVQ arguments: "
                  "num_codebooks, codebook_size, dim, decay, epsilon, kmeans_init, kmeans_iters, "
                  "dead_code_threshold, commitment_weight, seed)",
         )

@@ -6,7 +6,7 @@ at a time (default 4 -> 40 ms, the frame rate of an encoder with 4x subsampling)
 padded in a batch (masks before each conv, per-frame LayerNorm, no BatchNorm), so batching does not
 change the codes.
 
-``quantizer: rvq`` swaps the FSQ bottleneck for a residual VQ (``chunkssl.codec.rvq``, options in
+``quantizer: rvq`` swaps the FSQ bottleneck for a residual VQ (``chunkssl.fsq.rvq``, options in
 ``rvq_conf``) in the same encoder/decoder, trained on reconstruction plus the RVQ's commitment loss;
 its codes are ``[B, T', num_codebooks]`` and everything downstream (tokenize, code_info) is shared.
 """
@@ -19,7 +19,7 @@ import torch
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
-from chunkssl.codec.rvq import ResidualVQ
+from chunkssl.fsq.rvq import ResidualVQ
 from chunkssl.fileio import DataError
 from chunkssl.fsq.features import GlobalCMVN, check_feats, length_mask, stack_frames, stacked_lengths
 from chunkssl.fsq.quantizer import FSQ

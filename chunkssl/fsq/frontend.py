@@ -15,7 +15,7 @@ from the tokenizer checkpoint (``model``, else ``model_file`` recorded in ``code
 ``init: random`` draws the tables from N(0, 1/units) for ``sum`` and N(0, 1) otherwise. ESPnet's
 ``--init`` re-initialises embeddings; :meth:`espnet_initialization_fn` then restores this init.
 
-In training, token SpecAugment (``chunkssl.codec.specaug``, options under ``specaug``) and Gaussian
+In training, token SpecAugment (``chunkssl.fsq.specaug``, options under ``specaug``) and Gaussian
 noise of ``noise_std`` act on the unit embeddings of valid frames; padded frames output zeros.
 
 Register it with :func:`register_token_frontend`, then an ASR config can say::
@@ -39,7 +39,7 @@ import torch
 import yaml
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
 
-from chunkssl.codec.specaug import TokenSpecAug
+from chunkssl.fsq.specaug import TokenSpecAug
 from chunkssl.fileio import DataError
 from chunkssl.fsq.features import length_mask
 from chunkssl.fsq.quantizer import FSQ, _product, codes_to_index, index_to_codes
@@ -48,7 +48,8 @@ FRONTEND_NAME = "token"
 MAX_GROUP_VOCAB = 1_000_000  # per-group tables past this are better embedded per channel
 
 
-def _load_code_info(code_info: str | os.PathLike | dict) -> dict:
+def load_code_info(code_info: str | os.PathLike | dict) -> dict:
+    """A ``code_info.yaml`` mapping (a copy when given a dict); DataError if missing or without groups."""
     if isinstance(code_info, dict):
         return dict(code_info)
     path = Path(code_info)
@@ -97,7 +98,7 @@ class TokenFrontend(AbsFrontend):
             raise ValueError(f"combine must be 'sum', 'mean' or 'concat', got {combine!r}")
         if init not in ("codebook", "random"):
             raise ValueError(f"init must be 'codebook' or 'random', got {init!r}")
-        info = _load_code_info(code_info)
+        info = load_code_info(code_info)
         self.kind = str(info.get("tokenizer", "fsq"))
         self.groups = [[int(v) for v in g] for g in info["groups"]]
         self.levels = [v for g in self.groups for v in g]
