@@ -68,7 +68,7 @@ def cli_run(model: dict, wav_scp: Path, out: Path) -> dict:
 
 def side_by_side(model: dict, wav: Path, jsonl: Path) -> dict:
     """The CLI's loop on the whole recording; in its last 10 s, one reference chunk after each of its chunks."""
-    from chunkssl.bin.asr_inference_streaming import UtteranceTiming, stream_utterance
+    from chunkssl.streaming.decode_set import UtteranceTiming, stream_utterance
     from chunkssl.streaming.streamer import Streamer
 
     def streamer() -> Streamer:

@@ -13,6 +13,14 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
+# fbank frames spanned by one encoder frame of the conv2d subsampling (receptive field) and between two
+RECEPTIVE, STRIDE = 7, 4
+
+
+def encoder_frames_for(num_fbank: int) -> int:
+    """Encoder frames the conv2d subsampling makes from ``num_fbank`` fbank frames (as offline)."""
+    return max(0, ((num_fbank - 1) // 2 - 1) // 2) if num_fbank >= RECEPTIVE else 0
+
 
 class ChunkSampler(nn.Module):
     """Chunk size (encoder frames, ``None`` = full context) and left limit drawn per batch.

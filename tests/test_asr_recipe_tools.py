@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sentencepiece as spm
 
-from chunkssl.bin.asr_results import collect, plot, write_table
+from chunkssl.asr.results import collect, plot, write_table
 from chunkssl.bin.make_token_list import make_token_list
 from chunkssl.fileio import DataError
 

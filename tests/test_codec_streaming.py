@@ -152,7 +152,7 @@ def test_codec_streamer_equals_chunk_masked_offline(tmp_path, kind, chunk_ms):
             streamer._advance(enc.accept(feats[fed:fed + n]))
             fed += n
         streamer._advance(enc.finalize())
-        from chunkssl.streaming.rescoring import rescore
+        from chunkssl.search.rescoring import rescore
 
         nbest = streamer.search.nbest()
         model = asr.model

@@ -39,7 +39,7 @@ def _words(tiny_asr, n: int) -> np.ndarray:
 
 
 def test_events_hold_one_segment_and_timing_is_that_of_the_whole_stream(tiny_asr, asr):
-    from chunkssl.bin.asr_inference_streaming import UtteranceTiming, stream_utterance
+    from chunkssl.streaming.decode_set import UtteranceTiming, stream_utterance
     from chunkssl.metrics.timing import Partial, emission_times
     from chunkssl.streaming.streamer import Streamer
 

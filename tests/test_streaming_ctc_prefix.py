@@ -10,8 +10,8 @@ import time
 import pytest
 import torch
 
-from chunkssl.streaming.ctc_prefix import CTCPrefixBeamSearch
-from chunkssl.streaming.rescoring import rescore
+from chunkssl.search.ctc_prefix import CTCPrefixBeamSearch
+from chunkssl.search.rescoring import rescore
 
 
 def _collapse(path: tuple[int, ...], blank: int = 0) -> tuple[int, ...]:
@@ -110,7 +110,7 @@ class _FixedDecoder(torch.nn.Module):
 
 
 def test_rescoring_combines_scores():
-    from chunkssl.streaming.ctc_prefix import Hypothesis
+    from chunkssl.search.ctc_prefix import Hypothesis
 
     # vocab: 0 blank, 1 a, 2 b, 3 sos/eos; decoder likes b
     dec = _FixedDecoder([0.1, 0.1, 0.6, 0.2])
@@ -131,7 +131,7 @@ def test_rescoring_projects_the_shared_memory_once_with_the_same_scores():
     """The n-best shares one memory: ESPnet's decoder forward and the once-projected path agree."""
     from espnet2.asr.decoder.transformer_decoder import TransformerDecoder
 
-    from chunkssl.streaming import rescoring
+    from chunkssl.search import rescoring
 
     torch.manual_seed(0)
     dec = TransformerDecoder(vocab_size=12, encoder_output_size=16, attention_heads=2, linear_units=32,

@@ -10,8 +10,9 @@ from __future__ import annotations
 import torch
 
 from chunkssl.asr.model import LoadedASR, normalize_feats
-from chunkssl.streaming.ctc_prefix import CTCPrefixBeamSearch
-from chunkssl.streaming.rescoring import rescore
+from chunkssl.chunking import encoder_frames_for
+from chunkssl.search.ctc_prefix import CTCPrefixBeamSearch
+from chunkssl.search.rescoring import rescore
 
 
 def set_chunk_mask(encoder: torch.nn.Module, chunk_size: int | None, left_chunks: int | None) -> None:
@@ -42,8 +43,6 @@ def ctc_log_probs(asr: LoadedASR, enc: torch.Tensor) -> torch.Tensor:
 def decode_rescore(asr: LoadedASR, feats: torch.Tensor, chunk_size: int | None, left_chunks: int | None = -1,
                    beam_size: int = 10, ctc_weight: float = 0.3, length_bonus: float = 0.0) -> tuple[int, ...]:
     """Token ids of the best hypothesis: CTC prefix beam search then attention rescoring."""
-    from chunkssl.streaming.encoder import encoder_frames_for
-
     if encoder_frames_for(feats.shape[0]) == 0:
         return ()  # too short for the subsampling: the streamer also gives an empty result
     return search_rescore(asr, encode(asr, feats, chunk_size, left_chunks), beam_size, ctc_weight, length_bonus)

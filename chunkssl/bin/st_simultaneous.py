@@ -30,8 +30,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from chunkssl.bin.st_inference import add_model_args, read_feats
 from chunkssl.fileio import DataError, atomic_open
+from chunkssl.st.cli import add_model_args, read_feats
 from chunkssl.st.policy import WaitK
 from chunkssl.st.translate import chunk_frames, load_speech2text, set_chunking, translate_simultaneous
 

@@ -27,7 +27,7 @@ import torch
 from chunkssl.asr.cli import parse_decode_args
 from chunkssl.asr.decode import ctc_log_probs
 from chunkssl.asr.io import SAMPLE_RATE
-from chunkssl.bin.asr_inference_streaming import add_stream_args, decode_stream_set
+from chunkssl.streaming.decode_set import add_stream_args, decode_stream_set
 from chunkssl.codec.decode import encode_codes
 from chunkssl.codec.streaming import codec_streamer, load_code_tokenizer
 from chunkssl.features import fbank

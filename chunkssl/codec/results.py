@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from chunkssl.bin.asr_results import _fmt, collect
+from chunkssl.asr.results import collect, fmt
 from chunkssl.codec.bitrate import code_info_bitrate
 from chunkssl.fileio import DataError, read_kv, write_keeping_notes
 from chunkssl.fsq.io import read_code_info
@@ -95,13 +95,13 @@ def write_table(rows: list[dict], set_name: str, chunk: str, out: Path, command:
              f"WER % offline | WER % {chunk} ms chunk mask | WER % streaming {chunk} ms | first token (s) |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['name']} | {r['kind']} | {_fmt(r['info_bps'], ',.0f')} | {r['bytes']:,} | "
-                     f"{_fmt(r['stored_bps'], ',.0f')} | {_fmt(r['offline'], '.2f')} | {_fmt(r['masked'], '.2f')} | "
-                     f"{_fmt(r['stream'], '.2f')} | {_fmt(r['first_token'], '.3f')} |")
+        lines.append(f"| {r['name']} | {r['kind']} | {fmt(r['info_bps'], ',.0f')} | {r['bytes']:,} | "
+                     f"{fmt(r['stored_bps'], ',.0f')} | {fmt(r['offline'], '.2f')} | {fmt(r['masked'], '.2f')} | "
+                     f"{fmt(r['stream'], '.2f')} | {fmt(r['first_token'], '.3f')} |")
     seconds = rows[0]["seconds"] if rows else 0.0
     utts = next((r["utts"] for r in rows if r["utts"]), None)
     head = f"Made by: `{command}`\n\n" if command else ""
-    body = (f"{head}Set `{set_name}`: {_fmt(utts, 'd')} utterances, {seconds:.1f} s of audio.\n\n"
+    body = (f"{head}Set `{set_name}`: {fmt(utts, 'd')} utterances, {seconds:.1f} s of audio.\n\n"
             + "\n".join(lines) + "\n")
     write_keeping_notes(out, body)
 

@@ -25,17 +25,12 @@ from torch.nn import functional as F
 
 from chunkssl.asr.precision import is_float_linear
 from chunkssl.cada import normalize_chunk_size, normalize_left_chunks
+from chunkssl.chunking import RECEPTIVE, STRIDE, encoder_frames_for
 from chunkssl.encoder import ChunkConformerEncoder
 from chunkssl.encoder.attention import RelPositionSelfAttention, sinusoid_table
 from chunkssl.encoder.layer import ChunkConformerLayer
 
-# fbank frames spanned by one encoder frame (receptive field) and between two encoder frames
-RECEPTIVE, STRIDE = 7, 4
-
-
-def encoder_frames_for(num_fbank: int) -> int:
-    """Encoder frames the conv2d subsampling makes from ``num_fbank`` fbank frames (as offline)."""
-    return max(0, ((num_fbank - 1) // 2 - 1) // 2) if num_fbank >= RECEPTIVE else 0
+__all__ = ["StreamingEncoder", "encoder_frames_for"]
 
 
 class _LayerCache:

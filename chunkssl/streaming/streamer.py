@@ -8,8 +8,8 @@
 
 Pipeline: :class:`~chunkssl.streaming.fbank.StreamingFbank` (equal to the offline fbank), the model's
 global MVN, :class:`~chunkssl.streaming.encoder.StreamingEncoder` (cached chunk-by-chunk encoder),
-CTC log-softmax, :class:`~chunkssl.streaming.ctc_prefix.CTCPrefixBeamSearch`; at :meth:`finalize`
-the encoder's last (shorter) chunk, then :func:`~chunkssl.streaming.rescoring.rescore`.
+CTC log-softmax, :class:`~chunkssl.search.ctc_prefix.CTCPrefixBeamSearch`; at :meth:`finalize`
+the encoder's last (shorter) chunk, then :func:`~chunkssl.search.rescoring.rescore`.
 
 Times: ``audio_s`` is the audio fed when an event was produced, ``wall_s`` the wall time since the
 first sample of the utterance was accepted (``time.perf_counter``), both in seconds.
@@ -41,10 +41,10 @@ import torch
 
 from chunkssl.asr.model import FRAME_MS, LoadedASR, chunk_frames, load_asr, normalize_feats
 from chunkssl.asr.precision import NUMBER_FORMATS, set_number_format_
-from chunkssl.streaming.ctc_prefix import CTCPrefixBeamSearch
+from chunkssl.search.ctc_prefix import CTCPrefixBeamSearch
 from chunkssl.streaming.encoder import StreamingEncoder
 from chunkssl.streaming.fbank import StreamingFbank
-from chunkssl.streaming.rescoring import rescore as rescore_nbest
+from chunkssl.search.rescoring import rescore as rescore_nbest
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from chunkssl.streaming.ctc_prefix import Hypothesis
+from chunkssl.search.ctc_prefix import Hypothesis
 
 
 @dataclass(frozen=True)
