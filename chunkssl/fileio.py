@@ -17,16 +17,20 @@ class DataError(ValueError):
     """Bad input data: the message names the file (and utterance) and says what to do."""
 
 
+DATA_ERROR_STATUS = 2  # exit status of an entry point stopped by a DataError (as argparse for bad options)
+
+
 def run_cli(prog: str, main: Callable[..., object], *args) -> int:
-    """Run an entry point's ``main(*args)``: bad input is one ``prog: error:`` line on stderr and status 1,
-    not a traceback; otherwise ``main``'s own status (None counts as 0)."""
+    """Run an entry point's ``main(*args)``: bad input (:class:`DataError`) is one ``prog: error:`` line on
+    stderr and status 2, not a traceback; otherwise ``main``'s own status (None counts as 0)."""
     import sys
 
     try:
         status = main(*args)
     except DataError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 1
+        one_line = " ".join(part.strip() for part in str(e).splitlines() if part.strip())
+        print(f"{prog}: error: {one_line}", file=sys.stderr)
+        return DATA_ERROR_STATUS
     return int(status or 0)
 
 

@@ -142,5 +142,5 @@ def test_corpus_prep_data_error_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "chunkssl.corpora.yesno", "--src", str(tmp_path / "nowhere"),
                         "--out", str(tmp_path / "data")], capture_output=True, text=True, timeout=120,
                        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
-    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.startswith("yesno: error: ") and len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -1,5 +1,5 @@
 """Decoding hostile inputs: a checkpoint must fit its config exactly (a broken file is "not a valid
-checkpoint"), and a decode set goes on past a bad utterance, lists it in ``failed`` and exits 1."""
+checkpoint", exit status 2), and a decode set goes on past a bad utterance, lists it in ``failed`` and exits 1."""
 
 from __future__ import annotations
 
@@ -107,12 +107,12 @@ def test_decoder_cli_refuses_a_foreign_checkpoint_in_one_line(trained, tmp_path,
     state = read_state(trained["model"])
     torch.save({f"encoder.{k}": v for k, v in state.items()}, tmp_path / "ssl.pth")
     r = _decode_cli(trained, tmp_path / "ssl.pth", mode, fresh_process=mode == "rescore")
-    assert r.returncode == 1
+    assert r.returncode == 2
     assert "Traceback" not in r.stderr, r.stderr
     assert "does not fit the model built from" in r.stderr and "unexpected key(s) (encoder." in r.stderr
     (tmp_path / "empty.pth").write_bytes(b"")
     r = _decode_cli(trained, tmp_path / "empty.pth", mode)
-    assert r.returncode == 1 and "not a valid checkpoint" in r.stderr and "UNSAFE" not in r.stderr, r.stderr
+    assert r.returncode == 2 and "not a valid checkpoint" in r.stderr and "UNSAFE" not in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("module", ["asr_inference", "asr_inference_streaming"])
@@ -145,7 +145,7 @@ def test_repeated_ids_in_a_decoder_wav_scp_are_refused(trained, tmp_path):
     line = (trained["root"] / "data" / "wav.scp").read_text().splitlines()[0]
     (tmp_path / "wav.scp").write_text(f"{line}\n{line}\n")
     r = _decode_cli(trained, trained["model"], "rescore", "--wav-scp", str(tmp_path / "wav.scp"))
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "'utt000' appear more than once" in r.stderr, r.stderr
 
 

@@ -21,6 +21,7 @@ import torchaudio.functional as taf
 from chunkssl.bin.compute_fbank import main as compute_fbank
 from chunkssl.datadir import validate
 from chunkssl.features import CmvnStats, fbank
+from chunkssl.fileio import run_cli
 from conftest import REPO, UTILS, shared_corpus
 
 
@@ -177,7 +178,7 @@ def test_bad_utterance_midway_leaves_no_trusted_output(tmp_path, capsys):
     assert compute_fbank(args) == 0
     write_dir(data, {**wav, "s-1": str(tmp_path / "gone.wav")})
     capsys.readouterr()
-    assert compute_fbank(args) == 1
+    assert run_cli("compute_fbank", compute_fbank, args) == 2
     err = capsys.readouterr().err
     assert "'s-1'" in err and "gone.wav" in err and "--skip-bad" in err
     # the previous run's results are invalidated, nothing half-written remains
@@ -202,7 +203,7 @@ def test_nan_audio_is_an_error_or_skipped_and_never_reaches_the_stats(tmp_path, 
         wav[f"s-{i}"] = str(tmp_path / f"{i}.wav")
     data = write_dir(tmp_path / "data", wav)
     args = ["--data-dir", str(data), "--out-dir", str(tmp_path / "out")]
-    assert compute_fbank(args) == 1
+    assert run_cli("compute_fbank", compute_fbank, args) == 2
     err = capsys.readouterr().err
     assert "utterance 's-1'" in err and "non-finite" in err and "--skip-bad" in err
     assert compute_fbank(args + ["--skip-bad"]) == 0
@@ -280,8 +281,8 @@ def test_failed_parallel_job_names_log_and_utterance(tmp_path, capsys):
     sf.write(tmp_path / "0.wav", noise(16000, 0.2, 0), 16000, subtype="PCM_16")
     data = write_dir(tmp_path / "data", {"s-0": str(tmp_path / "0.wav"), "s-1": str(tmp_path / "gone.wav")})
     out = tmp_path / "out"
-    assert compute_fbank(["--data-dir", str(data), "--out-dir", str(out), "--nj", "2",
-                          "--cmd", str(UTILS / "run.pl")]) == 1
+    assert run_cli("compute_fbank", compute_fbank, ["--data-dir", str(data), "--out-dir", str(out), "--nj", "2",
+                                                    "--cmd", str(UTILS / "run.pl")]) == 2
     err = capsys.readouterr().err
     assert "job 2" in err and str(out / "log" / "fbank.2.log") in err and "'s-1'" in err and "gone.wav" in err
     assert "job 1 " not in err

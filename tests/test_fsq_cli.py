@@ -113,7 +113,7 @@ def test_tokenize_bad_inputs(trained, env, tmp_path):
                                             "tiny": rng.normal(size=(3, 80)).astype(np.float32)})
     base = ["chunkssl.bin.fsq_tokenize", "--model", str(trained["model"]), "--feats-scp", str(scp)]
     proc = _run(base + ["--out-dir", str(tmp_path / "o1")], env, ok=False)
-    assert proc.returncode == 1 and "'tiny'" in proc.stderr and "--short-utt skip" in proc.stderr
+    assert proc.returncode == 2 and "'tiny'" in proc.stderr and "--short-utt skip" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "o1" / "codes.scp").exists()
     _run(base + ["--out-dir", str(tmp_path / "o2"), "--short-utt", "skip"], env)
@@ -122,7 +122,7 @@ def test_tokenize_bad_inputs(trained, env, tmp_path):
     scp40 = _write_feats(tmp_path / "dim40", {"u40": rng.normal(size=(20, 40)).astype(np.float32)})
     proc = _run(["chunkssl.bin.fsq_tokenize", "--model", str(trained["model"]), "--feats-scp", str(scp40),
                  "--out-dir", str(tmp_path / "o3")], env, ok=False)
-    assert proc.returncode == 1 and "'u40'" in proc.stderr and "80 mel bins" in proc.stderr
+    assert proc.returncode == 2 and "'u40'" in proc.stderr and "80 mel bins" in proc.stderr
 
 
 def test_bestrq_cli_deterministic_and_float32_readable_by_espnet(trained, env, tmp_path):

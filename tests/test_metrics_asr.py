@@ -9,6 +9,7 @@ import jiwer
 import pytest
 
 from chunkssl.bin.score_asr import main as score_asr
+from chunkssl.fileio import run_cli
 from chunkssl.metrics.asr import format_alignment, score_pairs, tokenize
 
 
@@ -90,7 +91,7 @@ def test_cli_missing_and_extra_ids(tmp_path, capsys):
     ref = write(tmp_path / "ref", ["u1 a b", "u2 c"])
     out = str(tmp_path / "out")
     only_u1 = write(tmp_path / "hyp1", ["u1 a b"])
-    assert score_asr(["--ref", ref, "--hyp", only_u1, "--out-dir", out]) == 1
+    assert run_cli("score_asr", score_asr, ["--ref", ref, "--hyp", only_u1, "--out-dir", out]) == 2
     err = capsys.readouterr().err
     assert "no hypothesis for 1 utterance" in err and "'u2'" in err and "--allow-missing" in err
     assert not (tmp_path / "out").exists()
@@ -101,12 +102,12 @@ def test_cli_missing_and_extra_ids(tmp_path, capsys):
     assert res["missing_hyp"] == ["u2"] and res["deletions"] == 1 and res["errors"] == 1
 
     extra = write(tmp_path / "hyp2", ["u1 a b", "u2 c", "u9 z"])
-    assert score_asr(["--ref", ref, "--hyp", extra, "--out-dir", out, "--allow-missing"]) == 1
+    assert run_cli("score_asr", score_asr, ["--ref", ref, "--hyp", extra, "--out-dir", out, "--allow-missing"]) == 2
     assert "not in" in (err := capsys.readouterr().err) and "'u9'" in err
 
     dup = write(tmp_path / "hyp3", ["u1 a b", "u1 a", "u2 c"])
-    assert score_asr(["--ref", ref, "--hyp", dup, "--out-dir", out]) == 1
+    assert run_cli("score_asr", score_asr, ["--ref", ref, "--hyp", dup, "--out-dir", out]) == 2
     assert "'u1' appears more than once" in capsys.readouterr().err
 
-    assert score_asr(["--ref", str(tmp_path / "nope"), "--hyp", dup, "--out-dir", out]) == 1
+    assert run_cli("score_asr", score_asr, ["--ref", str(tmp_path / "nope"), "--hyp", dup, "--out-dir", out]) == 2
     assert "no such file" in capsys.readouterr().err

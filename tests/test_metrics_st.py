@@ -7,6 +7,7 @@ import json
 import pytest
 
 from chunkssl.bin.score_st import main as score_st
+from chunkssl.fileio import run_cli
 from chunkssl.metrics.st import score_translations
 
 REFS = ["Le chat est assis sur le tapis.", "Il fait beau aujourd'hui à Paris.", "Merci beaucoup."]
@@ -64,18 +65,18 @@ def test_cli_latency_log(tmp_path, capsys):
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"id": "a", "source_length": 1000, "delays": [200]}) + "\n")
-    assert score_st(["--ref", ref, "--hyp", hyp, "--out-dir", out, "--latency-log", str(bad)]) == 1
+    assert run_cli("score_st", score_st, ["--ref", ref, "--hyp", hyp, "--out-dir", out, "--latency-log", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "'a' has 1 delays but its hypothesis has 6 words" in err
     bad.write_text("{not json\n")
-    assert score_st(["--ref", ref, "--hyp", hyp, "--out-dir", out, "--latency-log", str(bad)]) == 1
+    assert run_cli("score_st", score_st, ["--ref", ref, "--hyp", hyp, "--out-dir", out, "--latency-log", str(bad)]) == 2
     assert "bad.jsonl:1: expected a JSON object" in capsys.readouterr().err
 
 
 def test_cli_missing_hypothesis(tmp_path, capsys):
     ref = write(tmp_path / "ref", ["a un", "b deux"])
     hyp = write(tmp_path / "hyp", ["a un"])
-    assert score_st(["--ref", ref, "--hyp", hyp, "--out-dir", str(tmp_path / "o")]) == 1
+    assert run_cli("score_st", score_st, ["--ref", ref, "--hyp", hyp, "--out-dir", str(tmp_path / "o")]) == 2
     assert "'b'" in capsys.readouterr().err
     assert score_st(["--ref", ref, "--hyp", hyp, "--out-dir", str(tmp_path / "o"), "--allow-missing"]) == 0
     assert json.loads((tmp_path / "o" / "result.json").read_text())["missing_hyp"] == ["b"]

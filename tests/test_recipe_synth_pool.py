@@ -127,4 +127,4 @@ def test_replication_results_reports_a_missed_target_and_a_bad_manifest(tmp_path
     assert "MISSED" in r.stdout and "not measured" in (tmp_path / "out/RESULTS.md").read_text()
     (tmp_path / "rows.tsv").write_text("model\texp\nscratch\texp/scratch\n")
     r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
-    assert r.returncode == 1 and "rows.tsv: expected a header with the columns" in r.stderr
+    assert r.returncode == 2 and "rows.tsv: expected a header with the columns" in r.stderr

@@ -234,7 +234,7 @@ def test_rerun_is_noop_and_other_args_refused(corpora, tmp_path):
         make_corpus(corpus, NUM_UTTS, seed=SEED + 1, log=lambda m: None)
     cli = subprocess.run([sys.executable, "-m", "chunkssl.bin.make_synth_corpus", "--out", str(corpus),
                           "--num-utts", str(NUM_UTTS), "--no-noise"], cwd=REPO, capture_output=True, text=True)
-    assert cli.returncode == 1 and "remove" in cli.stderr
+    assert cli.returncode == 2 and "remove" in cli.stderr
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "x").write_text("not a corpus")
     with pytest.raises(CorpusExistsError, match="not a synthetic corpus"):

@@ -160,4 +160,4 @@ def test_cli_print_and_refusals(tmp_path, corpus):
     assert [line.split("\t")[2] for line in done.stdout.splitlines()] == [p.fr for p in generate_pairs(3, 7)]
     other = subprocess.run([sys.executable, "-m", "chunkssl.bin.make_synth_st_corpus", "--out", str(corpus / "a"),
                             "--num-utts", "41", "--seed", "2"], cwd=REPO, capture_output=True, text=True)
-    assert other.returncode == 1 and "remove" in other.stderr
+    assert other.returncode == 2 and "remove" in other.stderr

@@ -168,7 +168,7 @@ def test_rerun_is_noop_and_other_params_refused(parts):
         pool.make_part(out, "dev", seed=SEED, num_utts=4, **QUIET)
     cli = subprocess.run([sys.executable, "-m", "chunkssl.bin.make_synth_pool", "--out", str(out), "--part", "dev",
                           "--num-utts", "3", "--seed", str(SEED), "--no-noise"], cwd=REPO, capture_output=True, text=True)
-    assert cli.returncode == 1 and "remove" in cli.stderr
+    assert cli.returncode == 2 and "remove" in cli.stderr
 
 
 def test_cli_makes_a_part_and_says_its_size(tmp_path):

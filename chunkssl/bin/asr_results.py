@@ -18,15 +18,15 @@ from chunkssl.asr.results import collect, plot, write_table
 from chunkssl.fileio import DataError, run_cli
 
 
-def main() -> None:
-    """Command line."""
+def main(argv: list[str] | None = None) -> None:
+    """Command line: write the table (and plot) of the experiments' scored decodes."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp", action="append", required=True, help="name=exp dir (repeatable)")
     p.add_argument("--sets", nargs="+", required=True)
     p.add_argument("--out", type=Path, required=True, help="markdown table to write")
     p.add_argument("--plot", type=Path, help="PNG of WER against chunk size")
     p.add_argument("--command", default="", help="the command that made these results, recorded above the table")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     results: dict[str, dict[str, list[dict]]] = {}
     for spec in args.exp:
         name, sep, path = spec.partition("=")
@@ -43,4 +43,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli("asr_results", main))

@@ -42,7 +42,7 @@ import numpy as np
 from chunkssl.audio import DEFAULT_SAMPLE_RATE
 from chunkssl.datadir import DataDir, load_data_dir
 from chunkssl.features import CmvnStats, FbankOptions, TooShortError, fbank
-from chunkssl.fileio import DataError, atomic_open, read_kv, write_kv
+from chunkssl.fileio import DataError, atomic_open, read_kv, run_cli, write_kv
 
 PROG = "compute_fbank"
 REPO_UTILS = Path(__file__).resolve().parents[2] / "utils"
@@ -277,13 +277,12 @@ def main(argv: list[str] | None = None) -> int:
             results = run_parallel(args, data, out, nj)
         n_utts, n_frames, n_skipped = finish(out, data, results, opts)
         _write_text(done, stamp)
-    except (DataError, RuntimeError) as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
+    except RuntimeError as e:  # a failed job: reported as bad input, in one line
+        raise DataError(str(e)) from e
     print(f"{PROG}: wrote {n_utts} utterance(s) ({n_frames} frames, dim {opts.num_mel_bins}) to {out}"
           + (f"; skipped {n_skipped} (see {out / 'skipped_utts'})" if n_skipped else ""))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(PROG, main))

@@ -29,7 +29,7 @@ import kaldiio
 import numpy as np
 import torch
 
-from chunkssl.fileio import DataError, atomic_open
+from chunkssl.fileio import DataError, atomic_open, run_cli
 from chunkssl.fsq.analysis import frame_labels, purity_pnmi, read_phone_ali, utilisation
 from chunkssl.fsq.io import load_code_source, read_code_info, read_codes
 from chunkssl.fsq.quantizer import codes_to_index
@@ -210,8 +210,4 @@ def main(cmd: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except DataError as err:
-        print(f"fsq_analyze: error: {err}", file=sys.stderr)
-        sys.exit(1)
+    sys.exit(run_cli("fsq_analyze", main))

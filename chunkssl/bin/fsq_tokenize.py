@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from chunkssl.fileio import DataError, atomic_open, read_kv, write_kv
+from chunkssl.fileio import DataError, atomic_open, read_kv, run_cli, write_kv
 from chunkssl.fsq.io import (CODES_SCP, codes_dtype, load_bestrq_tokenizer, load_fsq_tokenizer,
                              make_code_info, read_bestrq_config, write_code_info)
 
@@ -207,8 +207,4 @@ def main(cmd: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except DataError as err:
-        print(f"fsq_tokenize: error: {err}", file=sys.stderr)
-        sys.exit(1)
+    sys.exit(run_cli("fsq_tokenize", main))

@@ -15,8 +15,10 @@ Writes ``config.yaml``, ``{N}epoch.pth``, ``valid.loss.best.pth``, ``checkpoint.
 
 from __future__ import annotations
 
+import sys
 from typing import Sequence
 
+from chunkssl.fileio import run_cli
 from chunkssl.fsq.task import FSQTask
 
 
@@ -26,4 +28,4 @@ def main(cmd: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli("fsq_train", main))

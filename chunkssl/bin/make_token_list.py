@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import sentencepiece as spm
 
-from chunkssl.fileio import DataError, atomic_open, read_kv
+from chunkssl.fileio import DataError, atomic_open, read_kv, run_cli
 
 
 def make_token_list(text: Path, out_dir: Path, token_type: str, vocab_size: int) -> list[str]:
@@ -59,4 +60,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli("make_token_list", main))

@@ -20,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from chunkssl.fileio import DataError
+from chunkssl.fileio import DataError, run_cli
 from chunkssl.metrics.asr import score_pairs, write_results
 from chunkssl.metrics.io import load_text, pair_texts
 
@@ -40,15 +40,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="score reference utterances without a hypothesis as empty hypotheses (with a warning)")
     p.add_argument("--name", default=None, help="set name in the summary (default: the reference's directory name)")
     args = p.parse_args(argv)
-    try:
-        refs, hyps = load_text(args.ref), load_text(args.hyp)
-        pairs, missing = pair_texts(refs, hyps, args.ref, args.hyp, args.allow_missing, PROG)
-    except DataError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
+    refs, hyps = load_text(args.ref), load_text(args.hyp)
+    pairs, missing = pair_texts(refs, hyps, args.ref, args.hyp, args.allow_missing, PROG)
     if not pairs:
-        print(f"{PROG}: error: {args.ref} has no utterances; nothing to score", file=sys.stderr)
-        return 1
+        raise DataError(f"{args.ref} has no utterances; nothing to score")
     name = args.name or Path(args.ref).resolve().parent.name
     score = score_pairs(pairs, "char" if args.cer else "word", missing)
     txt, _ = write_results(score, args.out_dir, name)
@@ -60,4 +55,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(PROG, main))

@@ -22,7 +22,7 @@ import json
 import sys
 from pathlib import Path
 
-from chunkssl.fileio import DataError
+from chunkssl.fileio import DataError, run_cli
 from chunkssl.metrics.io import load_lines, load_text, pair_texts
 from chunkssl.metrics.simul import SimulInstance, corpus_latency, reference_length
 from chunkssl.metrics.st import score_translations, write_results
@@ -88,19 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default=None, help="set name in the report (default: the reference's directory name)")
     args = p.parse_args(argv)
     load = load_lines if args.plain else load_text
-    try:
-        refs, hyps = load(args.ref), load(args.hyp)
-        pairs, missing = pair_texts(refs, hyps, args.ref, args.hyp, args.allow_missing, PROG)
-        if not pairs:
-            raise DataError(f"{args.ref} has no segments; nothing to score")
-        result = score_translations([r for _, r, _ in pairs], [h for _, _, h in pairs], args.tokenize)
-        result["missing_hyp"] = missing
-        if args.latency_log:
-            result["latency"] = {**corpus_latency(load_latency_log(args.latency_log, pairs, args.latency_unit)),
-                                 "unit": args.latency_unit}
-    except DataError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
+    refs, hyps = load(args.ref), load(args.hyp)
+    pairs, missing = pair_texts(refs, hyps, args.ref, args.hyp, args.allow_missing, PROG)
+    if not pairs:
+        raise DataError(f"{args.ref} has no segments; nothing to score")
+    result = score_translations([r for _, r, _ in pairs], [h for _, _, h in pairs], args.tokenize)
+    result["missing_hyp"] = missing
+    if args.latency_log:
+        result["latency"] = {**corpus_latency(load_latency_log(args.latency_log, pairs, args.latency_unit)),
+                             "unit": args.latency_unit}
     name = args.name or Path(args.ref).resolve().parent.name
     txt, _ = write_results(result, args.out_dir, name)
     print(f"{PROG}: {name}: BLEU {result['bleu']:.2f}, chrF {result['chrf']:.2f}"
@@ -111,4 +107,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(PROG, main))

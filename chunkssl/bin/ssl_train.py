@@ -8,8 +8,10 @@ All ESPnet training options apply (``--output_dir``, ``--resume``, ``--ngpu``, `
 
 from __future__ import annotations
 
+import sys
 from typing import Optional, Sequence
 
+from chunkssl.fileio import run_cli
 from chunkssl.ssl.task import ChunkSSLTask
 
 
@@ -24,4 +26,4 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli("ssl_train", main))

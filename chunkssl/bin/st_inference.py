@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from chunkssl.fileio import DataError, atomic_open
+from chunkssl.fileio import DataError, atomic_open, run_cli
 from chunkssl.st.cli import add_model_args, read_feats
 from chunkssl.st.translate import chunk_frames, load_speech2text, set_chunking, translate_offline
 
@@ -43,12 +43,13 @@ def main(argv: list[str] | None = None) -> int:
                 ft.write(f"{utt} {text}\n")
                 fk.write(f"{utt} {' '.join(s2t.converter.ids2tokens(ids))}\n")
                 n += 1
-    except (DataError, ValueError) as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
+    except ValueError as e:  # a chunk size or model the decoder cannot use: reported as bad input
+        if isinstance(e, DataError):
+            raise
+        raise DataError(str(e)) from e
     print(f"{PROG}: {n} utterances in {time.perf_counter() - start:.1f} s -> {out / 'text'}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(PROG, main))

@@ -18,9 +18,11 @@ Dynamic chunk training is ``encoder_conf.dynamic_chunk`` (see :class:`chunkssl.c
 
 from __future__ import annotations
 
+import sys
 from typing import Optional, Sequence
 
 import chunkssl.espnet_glue  # noqa: F401  (registers chunk_conformer)
+from chunkssl.fileio import run_cli
 from espnet2.tasks.st import STTask
 
 
@@ -35,4 +37,4 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli("st_train", main))

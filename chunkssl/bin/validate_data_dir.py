@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from chunkssl.datadir import validate
+from chunkssl.fileio import run_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,4 +43,4 @@ def _utt_file(data_dir: str) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(PROG, main))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from pathlib import Path
 from chunkssl.asr.cli import DecodeResults, add_model_args, parse_decode_args
 from chunkssl.asr.model import FRAME_MS, chunk_frames, load_asr
 from chunkssl.codec.decode import as_codes, check_token_model, decode_codes
-from chunkssl.fileio import DataError
+from chunkssl.fileio import DataError, run_cli
 from chunkssl.fsq.io import read_codes
 
 
@@ -62,7 +63,4 @@ def main(argv: list[str] | None = None) -> None:
                                     "left_chunks": args.left_chunks})
 
 if __name__ == "__main__":
-    try:
-        main()
-    except DataError as err:
-        raise SystemExit(f"asr_inference (codes): error: {err}") from None
+    sys.exit(run_cli("asr_inference (codes)", main))

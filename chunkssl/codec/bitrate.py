@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from chunkssl.fileio import run_cli
 from chunkssl.fsq.quantizer import PRESETS, resolve_levels
 
 #: RVQ (num_codebooks, codebook_size) at about the bitrate of each FSQ preset.
@@ -94,4 +95,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli("codec.bitrate", main))

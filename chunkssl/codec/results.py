@@ -16,11 +16,12 @@ Audio duration comes from the fbank ``utt2num_frames`` (10 ms frames) of the set
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from chunkssl.asr.results import collect, fmt
 from chunkssl.codec.bitrate import code_info_bitrate
-from chunkssl.fileio import DataError, read_kv, write_keeping_notes
+from chunkssl.fileio import DataError, read_kv, run_cli, write_keeping_notes
 from chunkssl.fsq.io import read_code_info
 
 FBANK_FRAME_S = 0.01
@@ -130,7 +131,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except DataError as err:
-        raise SystemExit(f"codec.results: error: {err}") from None
+    sys.exit(run_cli("codec.results", main))
