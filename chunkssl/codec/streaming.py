@@ -121,48 +121,59 @@ class StreamingTokenizer:
         return out
 
 
+class CodecInput:
+    """Input stage of :class:`StreamingEncoder` for a token model: fbank -> codes -> token frontend -> linear layer."""
+
+    def __init__(self, encoder, frontend: TokenFrontend, tokenizer: FSQTokenizer):
+        if tokenizer.code_groups != frontend.groups:
+            raise DataError(f"the tokenizer's codes {tokenizer.quantizer_type} {tokenizer.code_groups} are not "
+                            f"the codes the ASR model was trained on ({frontend.kind} {frontend.groups}); "
+                            f"give the tokenizer that made its training codes")
+        self.encoder = encoder
+        self.tokenizer = StreamingTokenizer(tokenizer)
+        self.frontend = frontend.eval()
+        param = next(encoder.parameters())
+        self.dtype, self.device = param.dtype, param.device
+
+    def reset(self) -> None:
+        """Forget the stream."""
+        self.tokenizer.reset()
+
+    def accept(self, feats: torch.Tensor) -> torch.Tensor:
+        """Add raw fbank frames ``[n, F]``; return the encoder frames ``[1, m, D]`` of the codes now out."""
+        return self._embed(self.tokenizer.accept(feats) if feats.shape[0] else None)
+
+    def finalize(self) -> torch.Tensor:
+        """Encoder frames of the utterance's last codes (the end is their right context)."""
+        return self._embed(self.tokenizer.finalize())
+
+    def frames_needed(self, encoder_frames: int) -> int:
+        """More fbank frames before ``encoder_frames`` codes (and their right context) exist."""
+        return self.tokenizer.fbank_frames_for(encoder_frames)
+
+    def buffer_sizes(self) -> dict:
+        """The tokenizer's stacked frames."""
+        return {"tokenizer": self.tokenizer.buffered_frames}
+
+    def _embed(self, codes: torch.Tensor | None) -> torch.Tensor:
+        if codes is None or codes.shape[0] == 0:
+            return torch.zeros(1, 0, self.encoder.output_size(), dtype=self.dtype, device=self.device)
+        emb, _ = self.frontend(codes[None], torch.tensor([codes.shape[0]]))
+        return self.encoder.embed_window(emb.to(self.device, self.dtype))
+
+
 class CodecStreamingEncoder(StreamingEncoder):
     """Cached chunk encoder fed fbank frames: tokenizer codes, token frontend, linear input layer, chunks."""
 
     def __init__(self, encoder, frontend: TokenFrontend, tokenizer: FSQTokenizer, chunk_size: int,
                  left_chunks: int | None = -1):
-        if tokenizer.code_groups != frontend.groups:
-            raise DataError(f"the tokenizer's codes {tokenizer.quantizer_type} {tokenizer.code_groups} are not "
-                            f"the codes the ASR model was trained on ({frontend.kind} {frontend.groups}); "
-                            f"give the tokenizer that made its training codes")
-        self.tokenizer = StreamingTokenizer(tokenizer)
-        self.frontend = frontend.eval()
-        super().__init__(encoder, chunk_size, left_chunks)
+        self.codec = CodecInput(encoder, frontend, tokenizer)
+        super().__init__(encoder, chunk_size, left_chunks, input_stage=self.codec)
 
-    def reset(self) -> None:
-        """Forget the stream (tokenizer state included)."""
-        super().reset()
-        self.tokenizer.reset()
-
-    def cache_sizes(self) -> dict:
-        """Buffer sizes kept between calls, with the tokenizer's stacked frames."""
-        return {**super().cache_sizes(), "tokenizer": self.tokenizer.buffered_frames}
-
-    def fbank_frames_needed(self) -> int:
-        """More fbank frames that must arrive before the next full chunk's codes (and their right context) exist."""
-        return self.tokenizer.fbank_frames_for(self._encoded + self.chunk_size)
-
-    def _subsample(self, feats: torch.Tensor) -> None:
-        if feats.shape[0]:
-            self._push(self.tokenizer.accept(feats))
-
-    def _push(self, codes: torch.Tensor) -> None:
-        if codes.shape[0] == 0:
-            return
-        emb, _ = self.frontend(codes[None], torch.tensor([codes.shape[0]]))
-        x, _ = self.encoder.embed(emb.to(self.device, self.dtype), None)
-        self._frames = torch.cat([self._frames, x * self.encoder.xscale], dim=1)
-
-    @torch.no_grad()
-    def finalize(self) -> torch.Tensor:
-        """Codes of the utterance's last frames, then the shorter last chunk."""
-        self._push(self.tokenizer.finalize())
-        return super().finalize()
+    @property
+    def tokenizer(self) -> StreamingTokenizer:
+        """The incremental tokenizer (its buffers)."""
+        return self.codec.tokenizer
 
 
 def load_code_tokenizer(asr: LoadedASR, model_file: str | os.PathLike | None = None,

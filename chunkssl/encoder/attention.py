@@ -13,6 +13,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 def sinusoid_table(offsets: torch.Tensor, dim: int, dtype: torch.dtype) -> torch.Tensor:
@@ -80,3 +81,103 @@ class RelPositionSelfAttention(nn.Module):
         out = torch.matmul(self.dropout(weights), v)              # [B, H, Q, d]
         out = out.transpose(1, 2).reshape(query.size(0), -1, self.h * self.d_k)
         return self.linear_out(out)
+
+    def forward_step(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                     plan: "StepPlan") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Attend chunk ``x [1, c, D]`` to cached ``keys/values [1, H, K, d]`` and its own frames.
+
+        Returns the output ``[1, c, D]`` and the keys/values with the chunk's appended (``[1, H, K + c, d]``,
+        float32); the caller trims them to its left limit. The chunk's queries are its last ``c`` keys,
+        and every key up to the chunk's end is visible, as in the chunk-masked forward.
+        """
+        c = x.shape[1]
+        # projections in the model dtype, the attention itself in float32 (see StepPlan)
+        q, k, v = plan.project(x).float().view(1, c, 3, self.h, self.d_k).unbind(2)
+        keys = torch.cat([keys, k.transpose(1, 2)], dim=2)
+        values = torch.cat([values, v.transpose(1, 2)], dim=2)
+        n_keys = keys.shape[2]
+        # offsets i - j run from -(c - 1) (first query, last key) to n_keys - 1 (last query, first key)
+        lo, hi = -(c - 1), n_keys - 1
+        content = torch.matmul((q + plan.u).transpose(1, 2), keys.transpose(-2, -1))
+        by_offset = torch.matmul((q + plan.v).transpose(1, 2), plan.positions(lo, hi).transpose(-2, -1))
+        index = plan.tables.offset_index(c, n_keys, lo, self.h)
+        scores = (content + torch.gather(by_offset, -1, index)) / math.sqrt(self.d_k)
+        probs = torch.softmax(scores, dim=-1)
+        out = torch.matmul(probs, values).transpose(1, 2).reshape(1, c, self.h * self.d_k).to(x.dtype)
+        return self.linear_out(out), keys, values
+
+
+class PositionTables:
+    """Layer-independent relative-position tables of one stream, kept for the few shapes that recur.
+
+    Sinusoid rows by offset range and gather indices by (chunk, keys): once the left limit is
+    reached every full chunk asks for the same ones.
+    """
+
+    LIMIT = 8  # only a few shapes recur (full chunks, the last one); keep the dicts small
+
+    def __init__(self, dim: int, dtype: torch.dtype, device: torch.device):
+        self.dim, self.dtype, self.device = dim, dtype, device
+        self._rows: dict[tuple[int, int], torch.Tensor] = {}
+        self._index: dict[tuple[int, int], torch.Tensor] = {}
+
+    def sinusoids(self, lo: int, hi: int) -> torch.Tensor:
+        """Sinusoid rows ``[hi - lo + 1, dim]`` of offsets ``lo..hi``."""
+        table = self._rows.get((lo, hi))
+        if table is None:
+            table = sinusoid_table(torch.arange(lo, hi + 1, device=self.device), self.dim, self.dtype)
+            if len(self._rows) > self.LIMIT:
+                self._rows.clear()
+            self._rows[(lo, hi)] = table
+        return table
+
+    def offset_index(self, c: int, n_keys: int, lo: int, heads: int) -> torch.Tensor:
+        """Gather index ``[1, H, c, n_keys]`` of offset ``i - j`` minus ``lo`` for a chunk's last-``c`` queries."""
+        index = self._index.get((c, n_keys))
+        if index is None:
+            qi = torch.arange(c, device=self.device)[:, None] + (n_keys - c)
+            kj = torch.arange(n_keys, device=self.device)[None, :]
+            index = (qi - kj - lo).expand(1, heads, c, n_keys)
+            if len(self._index) > self.LIMIT:
+                self._index.clear()
+            self._index[(c, n_keys)] = index
+        return index
+
+
+class StepPlan:
+    """Fixed inference constants of one attention module for :meth:`RelPositionSelfAttention.forward_step`.
+
+    Built per stream (so weights loaded or cast later are used): q/k/v projections stacked into one
+    (a chunk has few rows, so per-call cost dominates small matmuls), position biases in float32
+    (bf16 matmuls of a few rows cost several times more here), and ``linear_pos`` of the sinusoids
+    by offset range (about a fifth of a layer's work at 640 ms, constant once the left limit is reached).
+    """
+
+    def __init__(self, attn: RelPositionSelfAttention, tables: PositionTables):
+        self.attn, self.tables = attn, tables
+        lins = (attn.linear_q, attn.linear_k, attn.linear_v)
+        # a quantized (int8) linear has weight() as a method: those run one by one
+        stackable = all(isinstance(getattr(lin, "weight", None), torch.Tensor) for lin in lins)
+        self.lins = None if stackable else lins
+        if stackable:
+            self.weight = torch.cat([lin.weight for lin in lins]).detach()
+            self.bias = torch.cat([lin.bias for lin in lins]).detach()
+        self.u, self.v = attn.pos_bias_u.detach().float(), attn.pos_bias_v.detach().float()
+        self._positions: dict[tuple[int, int], torch.Tensor] = {}
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """``[q | k | v]`` of ``x [1, c, D]`` as ``[1, c, 3D]``."""
+        if self.lins is None:
+            return F.linear(x, self.weight, self.bias)
+        return torch.cat([lin(x) for lin in self.lins], dim=-1)
+
+    def positions(self, lo: int, hi: int) -> torch.Tensor:
+        """``linear_pos`` of the sinusoids of offsets ``lo..hi`` as float32 ``[H, n, d]``."""
+        p = self._positions.get((lo, hi))
+        if p is None:
+            attn = self.attn
+            p = attn.linear_pos(self.tables.sinusoids(lo, hi)).float().view(-1, attn.h, attn.d_k).transpose(0, 1)
+            if len(self._positions) > PositionTables.LIMIT:
+                self._positions.clear()
+            self._positions[(lo, hi)] = p
+        return p

@@ -26,7 +26,8 @@ from torch import nn
 
 from chunkssl.cada import Layout, build_layout
 from chunkssl.chunking import ChunkSampler
-from chunkssl.encoder.layer import ChunkConformerLayer
+from chunkssl.encoder.attention import PositionTables
+from chunkssl.encoder.layer import ChunkConformerLayer, LayerCache
 
 
 class LinearEmbed(nn.Module):
@@ -148,6 +149,39 @@ class ChunkConformerEncoder(AbsEncoder):
         masks = (~make_pad_mask(ilens, maxlen=xs_pad.size(1))[:, None, :]).to(xs_pad.device)
         x, masks = self.embed(xs_pad, masks)
         return self.input_dropout(x * self.xscale), masks.squeeze(1).sum(-1)
+
+    def chunk_forward(self, xs_pad: torch.Tensor, ilens: torch.Tensor, chunk_size: int | None,
+                      left_chunks: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` in eval mode with this chunk mask (None = full context / unlimited left), not the configured one."""
+        x, lengths = self.subsample(xs_pad, ilens)
+        out, _ = self.encode(x, lengths, chunk_size, left_chunks, cada=False)
+        return out, lengths
+
+    def embed_window(self, x: torch.Tensor) -> torch.Tensor:
+        """Input layer on a window of input frames ``[1, T, F]`` with no padding: encoder frames ``[1, T', D]``.
+
+        As :meth:`subsample` in eval mode, without the length bookkeeping; a stream calls it on just
+        the input frames its new encoder frames read.
+        """
+        x, _ = self.embed(x, None)
+        return x * self.xscale
+
+    def init_caches(self, dtype: torch.dtype, device: torch.device) -> list[LayerCache]:
+        """Empty per-layer caches for :meth:`forward_step` at the start of a stream."""
+        tables = PositionTables(self.output_size(), dtype, device)  # shared: the same for every layer
+        return [layer.init_cache(dtype, device, tables) for layer in self.encoders]
+
+    def forward_step(self, x: torch.Tensor, caches: list[LayerCache]) -> tuple[torch.Tensor, list[LayerCache]]:
+        """Encode one chunk of encoder frames ``x [1, c, D]`` after those the caches hold (inference).
+
+        Returns the chunk's outputs (its rows of the chunk-masked forward) and the caches with this
+        chunk appended; trimming them to a left limit is the caller's.
+        """
+        new = []
+        for layer, cache in zip(self.encoders, caches):
+            x, cache = layer.forward_step(x, cache)
+            new.append(cache)
+        return self.after_norm(x), new
 
     def layout(self, lengths: torch.Tensor, chunk_size: int | None, left_chunks: int | None,
                cada: bool, num_frames: int | None = None) -> Layout:

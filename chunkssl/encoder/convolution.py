@@ -59,3 +59,14 @@ class ChunkConvolutionModule(nn.Module):
         out = self.depthwise(windows.reshape(b * w, -1, d)).reshape(b, w * width, d)
         out = out[:, output_index]
         return self.pointwise_conv2(self.activation(self.norm(out)))
+
+    def forward_step(self, x: torch.Tensor, cache: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Apply the module to one chunk ``x [1, c, D]`` given the ``half_kernel`` GLU outputs before it.
+
+        ``cache [1, half_kernel, D]`` is the chunk's left context (zeros at the stream start); returns the
+        output ``[1, c, D]`` and the next chunk's left context. Nothing right of the chunk is read.
+        """
+        window = torch.cat([cache, F.glu(self.pointwise_conv1(x), dim=-1)], dim=1)
+        out = self.depthwise_step(window)
+        cache = window[:, window.shape[1] - self.half_kernel:]
+        return self.pointwise_conv2(self.activation(self.norm(out))), cache

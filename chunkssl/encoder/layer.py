@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import torch
 from torch import nn
 
 from chunkssl.cada import Layout
-from chunkssl.encoder.attention import RelPositionSelfAttention
+from chunkssl.encoder.attention import PositionTables, RelPositionSelfAttention, StepPlan
 from chunkssl.encoder.convolution import ChunkConvolutionModule
 
 
@@ -23,6 +25,25 @@ class FeedForward(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the feed-forward network frame by frame."""
         return self.w_2(self.dropout(self.activation(self.w_1(x))))
+
+
+@dataclass(frozen=True)
+class LayerCache:
+    """What one layer keeps between cached steps: keys/values, conv left context, attention constants.
+
+    ``k``/``v`` are ``[1, H, K, d]`` float32 (whatever the model dtype: see :class:`StepPlan`) for the
+    ``K`` frames before the chunk; ``conv`` is the last ``half_kernel`` GLU outputs ``[1, h, D]``.
+    """
+
+    k: torch.Tensor
+    v: torch.Tensor
+    conv: torch.Tensor
+    plan: StepPlan
+
+    def keep_last(self, frames: int) -> "LayerCache":
+        """The cache with only the keys/values of the last ``frames`` frames (a left limit)."""
+        drop = max(0, self.k.shape[2] - frames)
+        return replace(self, k=self.k[:, :, drop:], v=self.v[:, :, drop:]) if drop else self
 
 
 class ChunkConformerLayer(nn.Module):
@@ -57,3 +78,28 @@ class ChunkConformerLayer(nn.Module):
                                                   layout.window_index, layout.output_index))
         x = x + self.ff_scale * self.dropout(self.feed_forward(self.norm_ff(x)))
         return self.norm_final(x)
+
+    def init_cache(self, dtype: torch.dtype, device: torch.device, tables: PositionTables) -> LayerCache:
+        """Empty cache for the first chunk of a stream (built per stream: weights cast later are used)."""
+        attn = self.self_attn
+        k = torch.zeros(1, attn.h, 0, attn.d_k, dtype=torch.float32, device=device)
+        half = self.conv_module.half_kernel if self.conv_module is not None else 0
+        conv = torch.zeros(1, half, attn.h * attn.d_k, dtype=dtype, device=device)
+        return LayerCache(k, torch.zeros_like(k), conv, StepPlan(attn, tables))
+
+    def forward_step(self, x: torch.Tensor, cache: LayerCache) -> tuple[torch.Tensor, LayerCache]:
+        """Run the block on one chunk ``x [1, c, D]`` after the frames ``cache`` holds (inference).
+
+        Gives the chunk's rows of the chunk-masked :meth:`forward`; the returned cache holds this
+        chunk's keys/values too (trim it with :meth:`LayerCache.keep_last`).
+        """
+        if self.feed_forward_macaron is not None:
+            x = x + self.ff_scale * self.feed_forward_macaron(self.norm_ff_macaron(x))
+        att, k, v = self.self_attn.forward_step(self.norm_mha(x), cache.k, cache.v, cache.plan)
+        x = x + att
+        conv = cache.conv
+        if self.conv_module is not None:
+            out, conv = self.conv_module.forward_step(self.norm_conv(x), cache.conv)
+            x = x + out
+        x = x + self.ff_scale * self.feed_forward(self.norm_ff(x))
+        return self.norm_final(x), LayerCache(k, v, conv, cache.plan)
