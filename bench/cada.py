@@ -28,11 +28,11 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from chunkssl.chunking import FRAME_MS  # noqa: E402
 from chunkssl.encoder import ChunkConformerEncoder  # noqa: E402
 from chunkssl.fsq.quantizer import PRESETS  # noqa: E402
 from chunkssl.losses import GroupMaskedPredictionLoss, split_groups  # noqa: E402
 
-FRAME_MS = 40  # encoder frame: 10 ms fbank x 4 subsampling
 GROUP_SPLITS = {"1k": [2, 2], "64k": [3, 3], "6m": [4, 4]}
 
 

@@ -48,7 +48,8 @@ except ModuleNotFoundError:  # setuptools' shim, normally installed by its .pth 
 import chunkssl.espnet_glue  # noqa: E402,F401  (registers chunk_conformer in ESPnet's ASR task)
 from chunkssl.asr.decode import encode as chunked_encode  # noqa: E402
 from chunkssl.asr.decode import set_chunk_mask  # noqa: E402
-from chunkssl.asr.model import LoadedASR, chunk_frames, normalize_feats  # noqa: E402
+from chunkssl.asr.model import LoadedASR, normalize_feats  # noqa: E402
+from chunkssl.chunking import chunk_frames  # noqa: E402
 from chunkssl.encoder import ChunkConformerEncoder  # noqa: E402
 from chunkssl.features import CmvnStats, fbank  # noqa: E402
 from chunkssl.ssl.model import ChunkSSLModel  # noqa: E402

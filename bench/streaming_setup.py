@@ -20,9 +20,10 @@ sys.path.insert(0, str(REPO))
 
 import chunkssl.espnet_glue  # noqa: E402,F401  (registers chunk_conformer)
 from chunkssl.asr.model import LoadedASR  # noqa: E402
+from chunkssl.chunking import FRAME_MS  # noqa: E402
 
 SR = 16000
-FRAME_S = 0.04
+FRAME_S = FRAME_MS / 1000  # one encoder frame, in seconds
 VOCAB = 5000
 BEAM = 10
 EMIT_EVERY = 8  # encoder frames between tokens in speech: 320 ms, about 3 tokens/s

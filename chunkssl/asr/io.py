@@ -11,7 +11,7 @@ import torch
 from chunkssl.asr.pieces import feats_pieces, wave_pieces
 from chunkssl.audio import Segment, load_utterance, read_audio
 from chunkssl.fileio import DataError, read_kv
-from chunkssl.features import fbank
+from chunkssl.features import fbank, window_samples
 
 SAMPLE_RATE = 16000
 
@@ -116,6 +116,7 @@ def iter_fbank(wav_scp: str | Path | None = None, feats_scp: str | Path | None =
             yield utt, feats_pieces(feats, max_piece_s), feats.shape[0] * 0.01
         return
     for utt, wave in iter_audio(wav_scp, segments, on_error=on_error):
-        pieces = (fbank(w, SAMPLE_RATE) if w.size >= 400 else torch.zeros(0, 80)
+        # a piece shorter than one fbank window has no frames (fbank itself refuses it)
+        pieces = (fbank(w, SAMPLE_RATE) if w.size >= window_samples(SAMPLE_RATE) else torch.zeros(0, 80)
                   for w in wave_pieces(wave, SAMPLE_RATE, max_piece_s))
         yield utt, pieces, wave.size / SAMPLE_RATE

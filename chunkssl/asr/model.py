@@ -7,18 +7,7 @@ from pathlib import Path
 
 import torch
 
-FRAME_MS = 40  # one encoder frame: 10 ms fbank shift x 4 subsampling
-
-
-def chunk_frames(chunk_ms: int | str | None) -> int | None:
-    """Chunk duration in ms to encoder frames; ``None``/``full``/-1/0 = full context (None)."""
-    if chunk_ms is None or str(chunk_ms).lower() in ("full", "none", "-1", "0", "inf"):
-        return None
-    ms = int(chunk_ms)
-    if ms < FRAME_MS or ms % FRAME_MS:
-        raise ValueError(f"chunk size {chunk_ms} ms is not a positive multiple of the {FRAME_MS} ms encoder frame "
-                         f"(use e.g. 160, 320, 640, 1280, or 'full')")
-    return ms // FRAME_MS
+from chunkssl.chunking import FRAME_MS, chunk_frames  # noqa: F401  (the chunk rule lives in chunking)
 
 
 @dataclass

@@ -31,9 +31,10 @@ import torch
 from chunkssl.asr.cli import DecodeResults, add_model_args, parse_decode_args
 from chunkssl.asr.decode import decode_rescore, set_chunk_mask
 from chunkssl.asr.io import iter_fbank
-from chunkssl.asr.model import chunk_frames, load_asr
+from chunkssl.asr.model import load_asr
 from chunkssl.asr.precision import NUMBER_FORMATS, set_number_format_
 from chunkssl.checkpoint import check_keys, read_state
+from chunkssl.chunking import chunk_frames, parse_chunk_ms, too_short
 from chunkssl.fileio import run_cli
 from chunkssl.saved_config import resolved_config_file
 
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_segment_s < 0:
         raise SystemExit(f"--max-segment-s must be positive (or 0: never cut), got {args.max_segment_s}")
     args.max_segment_s = args.max_segment_s or None
-    chunk = chunk_frames(args.chunk_ms)
+    chunk = chunk_frames(parse_chunk_ms(args.chunk_ms))
     if args.decode_mode == "joint":
         joint = _JointDecoder(args, chunk)
     else:
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         texts, ids, compute = [], [], 0.0
         for feats in pieces:  # one piece unless the utterance is longer than --max-segment-s
             start = time.perf_counter()
-            if feats.shape[0] < 7:  # too short for the 4x subsampling: nothing to decode
+            if too_short(feats.shape[0]):  # no encoder frame: nothing to decode
                 text, piece_ids = "", []
             elif args.decode_mode == "joint":
                 text, piece_ids = joint(feats)

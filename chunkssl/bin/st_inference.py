@@ -16,9 +16,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from chunkssl.chunking import chunk_frames, parse_chunk_ms
 from chunkssl.fileio import DataError, atomic_open, run_cli
 from chunkssl.st.cli import add_model_args, read_feats
-from chunkssl.st.translate import chunk_frames, load_speech2text, set_chunking, translate_offline
+from chunkssl.st.translate import load_speech2text, set_chunking, translate_offline
 
 PROG = "st_inference"
 
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(levelname)s: %(message)s")
     try:
         s2t = load_speech2text(args.config, args.model, args.beam_size, args.maxlenratio, device=args.device)
-        set_chunking(s2t, chunk_frames(args.chunk_ms), args.left_chunks)
+        set_chunking(s2t, chunk_frames(parse_chunk_ms(args.chunk_ms)), args.left_chunks)
         out = Path(args.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()

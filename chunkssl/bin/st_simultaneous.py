@@ -30,10 +30,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from chunkssl.chunking import chunk_frames, parse_chunk_ms
 from chunkssl.fileio import DataError, atomic_open, run_cli
 from chunkssl.st.cli import add_model_args, read_feats
 from chunkssl.st.policy import WaitK
-from chunkssl.st.translate import chunk_frames, load_speech2text, set_chunking, translate_simultaneous
+from chunkssl.st.translate import load_speech2text, set_chunking, translate_simultaneous
 
 PROG = "st_simultaneous"
 OFFLINE_CHUNK = 10 ** 9  # one decoding step at the end of the input
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.policy == "waitk" and args.chunk_ms > 0:  # offline: one step at the end, nothing to wait for
             wait_k = WaitK(args.wait_k, args.token_rate * args.chunk_ms / 1000.0)
         s2t = load_speech2text(args.config, args.model, args.beam_size, args.maxlenratio, device=args.device)
-        chunk = chunk_frames(args.chunk_ms)
+        chunk = chunk_frames(parse_chunk_ms(args.chunk_ms))
         set_chunking(s2t, chunk, args.left_chunks)
         out = Path(args.out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                 atomic_open(out / "latency.jsonl", "w", encoding="utf-8") as fl, \
                 atomic_open(out / "events.jsonl", "w", encoding="utf-8") as fe:
             for utt, feats in tqdm(read_feats(args.feats_scp), desc=PROG, disable=None):
-                res = translate_simultaneous(s2t, feats, chunk if chunk > 0 else OFFLINE_CHUNK, wait_k,
+                res = translate_simultaneous(s2t, feats, chunk if chunk is not None else OFFLINE_CHUNK, wait_k,
                                              cached=False if args.reencode else None)
                 ft.write(f"{utt} {res.text}\n")
                 fl.write(json.dumps(res.latency_record(utt)) + "\n")

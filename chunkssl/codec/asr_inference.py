@@ -22,7 +22,8 @@ from pathlib import Path
 
 
 from chunkssl.asr.cli import DecodeResults, add_model_args, parse_decode_args
-from chunkssl.asr.model import FRAME_MS, chunk_frames, load_asr
+from chunkssl.asr.model import load_asr
+from chunkssl.chunking import FRAME_MS, chunk_frames, parse_chunk_ms
 from chunkssl.codec.decode import as_codes, check_token_model, decode_codes
 from chunkssl.fileio import DataError, run_cli
 from chunkssl.fsq.io import read_codes
@@ -40,7 +41,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     """Decode every utterance of codes.scp and write text, token_int and timing.json."""
     args = parse_decode_args(get_parser(), argv)
-    chunk = chunk_frames(args.chunk_ms)
+    chunk = chunk_frames(parse_chunk_ms(args.chunk_ms))
     asr = load_asr(args.asr_train_config, args.asr_model_file)
     frontend = check_token_model(asr)
     results = DecodeResults()

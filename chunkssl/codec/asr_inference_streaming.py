@@ -30,7 +30,7 @@ from chunkssl.asr.io import SAMPLE_RATE
 from chunkssl.streaming.decode_set import add_stream_args, decode_stream_set
 from chunkssl.codec.decode import encode_codes
 from chunkssl.codec.streaming import codec_streamer, load_code_tokenizer
-from chunkssl.features import fbank
+from chunkssl.features import fbank, window_samples
 from chunkssl.fileio import run_cli
 
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                               endpoint_ms=args.endpoint_ms, max_segment_s=args.max_segment_s)
 
     def offline_log_probs(wave: np.ndarray) -> torch.Tensor | None:
-        feats = fbank(wave, SAMPLE_RATE) if wave.size >= 400 else torch.zeros(0, tokenizer.input_dim)
+        feats = fbank(wave, SAMPLE_RATE) if wave.size >= window_samples(SAMPLE_RATE) else torch.zeros(0, tokenizer.input_dim)
         if feats.shape[0] < tokenizer.stack:
             return None
         codes, _ = tokenizer.tokenize(feats[None], torch.tensor([feats.shape[0]]))

@@ -24,18 +24,9 @@ import numpy as np
 import torch
 
 import chunkssl.espnet_glue  # noqa: F401  (registers chunk_conformer before the model is built)
-from chunkssl.asr.model import FRAME_MS, normalize_feats
+from chunkssl.asr.model import normalize_feats
 from chunkssl.st.policy import WaitK, chunk_schedule, fbank_source_ms, local_agreement, word_delays
 from chunkssl.streaming.encoder import StreamingEncoder
-
-
-def chunk_frames(chunk_ms: int) -> int:
-    """Chunk size in encoder frames for ``chunk_ms`` (<= 0 means offline: -1)."""
-    if chunk_ms <= 0:
-        return -1
-    if chunk_ms % FRAME_MS:
-        raise ValueError(f"chunk size {chunk_ms} ms is not a multiple of the {FRAME_MS} ms encoder frame")
-    return chunk_ms // FRAME_MS
 
 
 def load_speech2text(config: str, model_file: str, beam_size: int = 5, maxlenratio: float = 0.0,
@@ -55,13 +46,15 @@ def load_speech2text(config: str, model_file: str, beam_size: int = 5, maxlenrat
     return s2t
 
 
-def set_chunking(s2t, chunk_size: int, left_chunks: int = -1) -> None:
-    """Make the model's encoder use ``chunk_size`` encoder frames (-1 = full context)."""
+def set_chunking(s2t, chunk_size: int | None, left_chunks: int | None = -1) -> None:
+    """Make the model's encoder use ``chunk_size`` encoder frames (None or -1 = full context; left -1/None = all)."""
     enc = s2t.st_model.encoder
     if not hasattr(enc, "chunk_size"):
         raise ValueError(f"the model's encoder {type(enc).__name__} has no chunk mask; train with "
                          f"--encoder chunk_conformer")
-    enc.chunk_size, enc.left_chunks = chunk_size, left_chunks
+    # ESPnet's Speech2Text runs the encoder's own forward, so the chunk goes into its config (-1 = offline)
+    enc.chunk_size = -1 if chunk_size is None else chunk_size
+    enc.left_chunks = -1 if left_chunks is None else left_chunks
 
 
 def detokenize(s2t, token_ids: list[int]) -> str:

@@ -21,11 +21,12 @@ import torch
 
 from chunkssl.asr.cli import DecodeResults, add_model_args
 from chunkssl.asr.io import SAMPLE_RATE, iter_audio
+from chunkssl.chunking import FRAME_MS
 from chunkssl.fileio import atomic_open
 from chunkssl.metrics.timing import EmissionClock, LiveClock, emission_delays, summarize, token_end_times
 from chunkssl.streaming.streamer import Streamer, StreamEvent
 
-FRAME_SHIFT_S = 0.04
+FRAME_SHIFT_S = FRAME_MS / 1000
 
 
 def _bool(value: str) -> bool:

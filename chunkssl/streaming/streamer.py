@@ -39,7 +39,8 @@ from functools import partial
 import numpy as np
 import torch
 
-from chunkssl.asr.model import FRAME_MS, LoadedASR, chunk_frames, load_asr, normalize_feats
+from chunkssl.asr.model import LoadedASR, load_asr, normalize_feats
+from chunkssl.chunking import FRAME_MS, chunk_frames
 from chunkssl.asr.precision import NUMBER_FORMATS, set_number_format_
 from chunkssl.search.ctc_prefix import CTCPrefixBeamSearch
 from chunkssl.streaming.encoder import StreamingEncoder
