@@ -26,10 +26,10 @@ def encode(asr: LoadedASR, feats: torch.Tensor, chunk_size: int | None, left_chu
     """Encoder outputs ``[T', D]`` of raw fbank ``[T, F]`` with the given chunk mask (None = full context)."""
     model = asr.model
     enc = model.encoder
-    set_chunk_mask(enc, chunk_size, left_chunks)
     x = normalize_feats(model, feats.float())
     dtype = next(enc.parameters()).dtype
-    out, lens, _ = enc(x[None].to(dtype), torch.tensor([x.shape[0]]))
+    # the chunk is an argument, not encoder state: a later forward keeps the configured chunk
+    out, lens = enc.chunk_forward(x[None].to(dtype), torch.tensor([x.shape[0]]), chunk_size, left_chunks)
     return out[0, : int(lens[0])]
 
 
