@@ -4,9 +4,10 @@ One encoder frame is :data:`FRAME_MS` (40 ms: 10 ms fbank x 4 subsampling, or on
 chunk is a whole number of them (:func:`chunk_frames`); ``None`` is offline (full context) everywhere
 in the library, while command lines and recipes may say ``full`` or 0/-1 (:func:`parse_chunk_ms`).
 
-Dynamic chunk training draws a chunk size and left-chunk limit per batch. The draw for batch ``k`` is a pure function of ``(seed, k)``, and ``k`` is a counter kept as a
-buffer, so every rank of a distributed run draws the same chunk for the same step (the ranks
-step in lockstep) and a resumed run continues the sequence where it stopped.
+Dynamic chunk training draws a chunk size and left-chunk limit per batch. The draw for batch ``k``
+is a pure function of ``(seed, k)``, and ``k`` is a counter kept as a buffer, so every rank of a
+distributed run draws the same chunk for the same step (the ranks step in lockstep) and a resumed
+run continues the sequence where it stopped.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import torch
 
 from chunkssl.asr.model import LoadedASR
 from chunkssl.codec.decode import check_token_model
+from chunkssl.encoder import ChunkConformerEncoder
 from chunkssl.fsq.frontend import TokenFrontend
 from chunkssl.fileio import DataError
 from chunkssl.fsq.features import stack_frames
@@ -124,7 +125,7 @@ class StreamingTokenizer:
 class CodecInput:
     """Input stage of :class:`StreamingEncoder` for a token model: fbank -> codes -> token frontend -> linear layer."""
 
-    def __init__(self, encoder, frontend: TokenFrontend, tokenizer: FSQTokenizer):
+    def __init__(self, encoder: ChunkConformerEncoder, frontend: TokenFrontend, tokenizer: FSQTokenizer):
         if tokenizer.code_groups != frontend.groups:
             raise DataError(f"the tokenizer's codes {tokenizer.quantizer_type} {tokenizer.code_groups} are not "
                             f"the codes the ASR model was trained on ({frontend.kind} {frontend.groups}); "
@@ -165,8 +166,8 @@ class CodecInput:
 class CodecStreamingEncoder(StreamingEncoder):
     """Cached chunk encoder fed fbank frames: tokenizer codes, token frontend, linear input layer, chunks."""
 
-    def __init__(self, encoder, frontend: TokenFrontend, tokenizer: FSQTokenizer, chunk_size: int,
-                 left_chunks: int | None = -1):
+    def __init__(self, encoder: ChunkConformerEncoder, frontend: TokenFrontend, tokenizer: FSQTokenizer,
+                 chunk_size: int, left_chunks: int | None = -1):
         self.codec = CodecInput(encoder, frontend, tokenizer)
         super().__init__(encoder, chunk_size, left_chunks, input_stage=self.codec)
 

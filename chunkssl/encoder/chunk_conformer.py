@@ -152,7 +152,7 @@ class ChunkConformerEncoder(AbsEncoder):
 
     def chunk_forward(self, xs_pad: torch.Tensor, ilens: torch.Tensor, chunk_size: int | None,
                       left_chunks: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`forward` in eval mode with this chunk mask (None = full context / unlimited left), not the configured one."""
+        """:meth:`forward` in eval mode with this chunk mask, not the configured one (None = offline / all left)."""
         x, lengths = self.subsample(xs_pad, ilens)
         out, _ = self.encode(x, lengths, chunk_size, left_chunks, cada=False)
         return out, lengths

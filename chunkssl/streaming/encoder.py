@@ -1,7 +1,7 @@
 """Cached chunk-by-chunk run of a trained :class:`~chunkssl.encoder.ChunkConformerEncoder`.
 
 Fed normalised fbank frames a few at a time, it gives exactly what the offline chunk-masked forward
-(``encoder.chunk_size = C; encoder.left_chunks = L; encoder(xs, ilens)``) gives on the same frames:
+(``encoder.chunk_forward(xs, ilens, C, L)``) gives on the same frames:
 
 - Input: encoder frame ``t`` reads fbank frames ``4t .. 4t+6`` (two 3x3 stride-2 convs), so it is
   computed once those are in, from just those frames (:class:`FbankInput`); fbank frames no later
