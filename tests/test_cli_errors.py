@@ -43,6 +43,23 @@ def test_every_entry_point_ends_through_run_cli():
     assert not wrong, "\n".join(wrong)
 
 
+def _entry_points() -> list[str]:
+    names = [f"chunkssl.bin.{p.stem}" for p in sorted((REPO / "chunkssl" / "bin").glob("*.py")) if p.stem != "__init__"]
+    return names + [f"chunkssl.codec.{n}" for n in ("asr_inference", "asr_inference_streaming", "bitrate", "results")]
+
+
+@pytest.mark.parametrize("module", _entry_points())
+def test_every_entry_point_runs_its_help(module, monkeypatch, capsys):
+    """``python -m <module> --help`` reaches argparse and exits 0 (a name error in the main block would not)."""
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", [module, "--help"])
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    assert stop.value.code in (0, None), capsys.readouterr().err[-2000:]
+    assert "usage" in capsys.readouterr().out.lower()
+
+
 def test_run_cli_gives_one_line_and_status_2(capsys):
     def bad(path: str) -> int:
         raise DataError(f"{path}: utterance 'u1' is broken\n(or rerun with --skip-bad)")

@@ -12,10 +12,12 @@ import sys
 from chunkssl.datadir import validate
 from chunkssl.fileio import run_cli
 
+PROG = "validate_data_dir"
+
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
-    p = argparse.ArgumentParser(prog="validate_data_dir", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     p.add_argument("--no-audio", action="store_true", help="do not decode the audio (only check the files agree)")
     p.add_argument("--no-text", action="store_true", help="the dir has no transcripts (unlabeled data)")
     p.add_argument("data_dir", help="Kaldi data dir (wav.scp or feats.scp, utt2spk, spk2utt, text)")

@@ -12,6 +12,7 @@ argument the table of the FSQ presets and their equal-bitrate RVQ settings.
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 from pathlib import Path
@@ -71,7 +72,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Print bitrates (see module docstring)."""
     from chunkssl.fsq.io import read_code_info
 
-    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(prog="codec.bitrate", description=(__doc__ or "").split("\n")[0])
+    p.add_argument("code_dirs", nargs="*", help="fsq_tokenize output dirs (or their code_info.yaml); "
+                   "none: the table of presets")
+    argv = p.parse_args(argv).code_dirs
     if not argv:
         print("| FSQ preset | levels | bit/s | RVQ | bit/s |\n|---|---|---:|---|---:|")
         for r in preset_table():
