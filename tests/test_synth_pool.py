@@ -96,6 +96,17 @@ def test_bad_sizes_and_parts_are_rejected():
         pool.plan_part("pool", 0, num_utts=0)
     with pytest.raises(ValueError, match="unknown part"):
         pool.plan_part("train", 0, num_utts=1)
+    with pytest.raises(ValueError, match="sized by num_utts"):
+        pool.plan_part("labelled", 0, seconds=60, max_prompts=1)
+
+
+def test_max_prompts_gives_one_prompt_utterances_and_other_params():
+    plans = pool.plan_part("labelled", SEED, num_utts=3, max_prompts=1)
+    texts = [pool.render_utt(u, SEED, noise=False)[2] for u in plans]
+    full = [pool.render_utt(u, SEED, noise=False)[2] for u in pool.plan_part("labelled", SEED, num_utts=3)]
+    # the capped utterance is the first prompt of the uncapped one (same seeds), and shorter
+    assert all(f.startswith(t) and len(t.split()) < len(f.split()) for t, f in zip(texts, full))
+    assert pool.part_params("labelled", SEED, None, 3, True, 1) != pool.part_params("labelled", SEED, None, 3, True)
 
 
 # ---- rendered parts -------------------------------------------------------------------------------
@@ -245,7 +256,7 @@ def test_ssl1_data_sh_pool_holds_synthetic_and_real_audio_but_no_test_speech(tmp
 
 def test_asr1_data_sh_labelled_sets_share_one_normalisation_and_the_voice_split(tmp_path, script_env):
     lt_train, lt_test = _libritrans_readers()
-    recipe, out = _run_data_sh(tmp_path, "asr1", "--labelled-minutes", "0.2", "--test-utts", "2",
+    recipe, out = _run_data_sh(tmp_path, "asr1", "--labelled-utts", "6", "--test-utts", "2",
                                "--dev-utts", "2", "--nj", "1", env=script_env)
     seen, held = pool.voice_split()
     lower = {v.lower(): v for v in seen + held}
@@ -261,4 +272,5 @@ def test_asr1_data_sh_labelled_sets_share_one_normalisation_and_the_voice_split(
         variants = {lower[s.split("-")[0]] for s in speakers}
         assert variants <= set(held if name == "test_unseen" else seen), name
     assert len(read_kv(recipe / "data/test_unseen/text")) == 2
-    assert sum(float(d) for _, d in read_kv(recipe / "data/train_labelled/utt2dur")) >= 12
+    labelled = [float(d) for _, d in read_kv(recipe / "data/train_labelled/utt2dur")]
+    assert len(labelled) == 6 and max(labelled) < 7  # one prompt each

@@ -80,6 +80,7 @@ class PoolUtt:
     pad_end_ms: int
     peak: float
     noise_pole: float
+    max_prompts: int = 0  # > 0: the utterance ends after this many prompts, whatever its target
 
     @property
     def utt_id(self) -> str:
@@ -107,10 +108,17 @@ def part_variants(part: str) -> list[str]:
     return held if part in HELDOUT_PARTS else seen
 
 
-def plan_part(part: str, seed: int, seconds: float | None = None, num_utts: int | None = None) -> list[PoolUtt]:
-    """Plan ``num_utts`` utterances, or as many as it takes for their targets to sum to ``seconds``."""
+def plan_part(part: str, seed: int, seconds: float | None = None, num_utts: int | None = None,
+              max_prompts: int = 0) -> list[PoolUtt]:
+    """Plan ``num_utts`` utterances, or as many as it takes for their targets to sum to ``seconds``.
+
+    ``max_prompts > 0`` caps the prompts of each utterance (short single-prompt utterances for
+    fine-tuning); the targets then overstate the lengths, so the size must be given as ``num_utts``.
+    """
     if (seconds is None) == (num_utts is None):
         raise ValueError("give exactly one of seconds and num_utts")
+    if max_prompts < 0 or (max_prompts and seconds is not None):
+        raise ValueError(f"max_prompts={max_prompts}: it must be >= 0, and a capped part is sized by num_utts")
     if (seconds is not None and seconds <= 0) or (num_utts is not None and num_utts < 1):
         raise ValueError(f"the size of part {part!r} must be positive (seconds={seconds}, num_utts={num_utts})")
     variants = part_variants(part)  # first: it names the parts when ``part`` is none of them
@@ -124,7 +132,7 @@ def plan_part(part: str, seed: int, seconds: float | None = None, num_utts: int 
             part=part, index=len(plans), speaker=rng.choice(speakers), target_s=target,
             snr_db=round(rng.uniform(*SNR_DB), 2), pad_start_ms=rng.randint(50, 400),
             pad_end_ms=rng.randint(50, 300), peak=round(rng.uniform(0.3, 0.8), 4),
-            noise_pole=round(rng.uniform(0.0, 0.95), 4)))
+            noise_pole=round(rng.uniform(0.0, 0.95), 4), max_prompts=max_prompts))
         total += target
     return plans
 
@@ -141,7 +149,8 @@ def render_utt(u: PoolUtt, seed: int, noise: bool = True) -> tuple[np.ndarray, R
     words: list[str] = []
     spans: list[tuple[str, float, float]] = []
     length = skips = k = 0
-    while length < u.target_s * SAMPLE_RATE and skips < _MAX_SKIPS:
+    while (length < u.target_s * SAMPLE_RATE and skips < _MAX_SKIPS
+           and not (u.max_prompts and len(prompts) >= u.max_prompts)):
         prompt = generate_sentence(rng)
         pitch_range, pause = rng.randint(30, 80), rng.randint(*PAUSE_MS)
         syn = espeak.synthesize(speech_markup(prompt), u.speaker.voice, rate=u.speaker.rate,
@@ -211,9 +220,11 @@ def _render_shard(job: tuple[Path, int, list[PoolUtt], int, bool]) -> list[dict]
     return records
 
 
-def part_params(part: str, seed: int, seconds: float | None, num_utts: int | None, noise: bool) -> dict:
+def part_params(part: str, seed: int, seconds: float | None, num_utts: int | None, noise: bool,
+                max_prompts: int = 0) -> dict:
     """Everything that decides a part's bytes, as stored in its ``.done``."""
-    return {"format_version": FORMAT_VERSION, "part": part, "seed": seed, "seconds": seconds,
+    extra = {"max_prompts": max_prompts} if max_prompts else {}  # absent when 0: older parts stay valid
+    return {"format_version": FORMAT_VERSION, "part": part, "seed": seed, "seconds": seconds, **extra,
             "num_utts": num_utts, "noise_snr_db": list(SNR_DB) if noise else None,
             "sample_rate": SAMPLE_RATE, "variants": part_variants(part)}
 
@@ -233,7 +244,7 @@ def _locked(out: Path, log: Callable[[str], None]) -> Iterator[None]:
 
 def make_part(out: str | Path, part: str, seed: int = 0, seconds: float | None = None,
               num_utts: int | None = None, noise: bool = True, nj: int = 1,
-              log: Callable[[str], None] = print) -> dict:
+              log: Callable[[str], None] = print, max_prompts: int = 0) -> dict:
     """Generate ``part`` under ``out`` (see the module docstring); a no-op if it is already there.
 
     Returns a summary: utterances, speakers, seconds of audio and the share within 4-20 s.
@@ -241,7 +252,8 @@ def make_part(out: str | Path, part: str, seed: int = 0, seconds: float | None =
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")
     out = Path(out).resolve()
-    params = part_params(part, seed, seconds, num_utts, noise)
+    params = part_params(part, seed, seconds, num_utts, noise, max_prompts)
+    plan_part(part, seed, seconds, num_utts, max_prompts)  # bad sizes fail here, before the lock
     with _locked(out, log):
         return _make_part(out, params, nj, log)
 
@@ -253,7 +265,7 @@ def _make_part(out: Path, params: dict, nj: int, log: Callable[[str], None]) -> 
         summary = json.loads((out / ".done").read_text())["summary"]
         log(f"{out} already holds this part ({summary['num_utts']} utterances); nothing to do")
         return summary
-    plans = plan_part(part, seed, seconds, num_utts)
+    plans = plan_part(part, seed, seconds, num_utts, params.get("max_prompts", 0))
     pending = out / ".in_progress"
     if pending.exists():
         log(f"resuming unfinished part in {out}: finished shards are kept, the rest is made again")

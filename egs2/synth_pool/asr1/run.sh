@@ -18,7 +18,7 @@ stage=1
 stop_stage=9
 nj=2
 jobs=2
-labelled_minutes=30
+labelled_utts=800      # single-prompt fine-tuning utterances (~30 min)
 dev_utts=40
 test_utts=100
 seed=1                 # data seed
@@ -62,7 +62,7 @@ lt=(--train-set lt_ft --valid-set lt_dev --test-sets lt_test --token-type char)
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   timed stage1_data ./asr.sh "${common[@]}" "${synth[@]}" --stage 1 --stop-stage 1 \
-    --local-data-opts "--labelled-minutes $labelled_minutes --dev-utts $dev_utts --test-utts $test_utts --seed $seed --nj $nj"
+    --local-data-opts "--labelled-utts $labelled_utts --dev-utts $dev_utts --test-utts $test_utts --seed $seed --nj $nj"
   for s in lt_train lt_test; do [ -d "data/$s" ] || { echo "run.sh: local/data.sh did not make data/$s" >&2; exit 1; }; done
 fi
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ] && [ -n "$lt_rows" ]; then

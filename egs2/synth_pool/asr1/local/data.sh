@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Labelled data of the small-scale Chunk SSL replication (issue 13); ../ssl1/local/data.sh makes the pool.
 # Synthetic track (espeak-ng, 4-20 s utterances of several prompts, coloured noise at 10-30 dB SNR):
-#   data/train_labelled  about --labelled-minutes of fine-tuning speech. Fresh utterances (and speakers)
-#                        of the seen voice variants, not a subset of the pre-training pool: the
-#                        fine-tuning set then tells nothing about the pool's own audio.
+#   data/train_labelled  --labelled-utts single-prompt utterances (0.7-5 s, 2.3 s on average: 800 make
+#                        about 30 min) of fine-tuning speech. Fresh utterances (and speakers) of the seen
+#                        voice variants, not a subset of the pre-training pool: the fine-tuning set then
+#                        tells nothing about the pool's own audio. Single prompts because a tiny conformer
+#                        from scratch stayed on the CTC plateau for 400 updates on 4-20 s utterances
+#                        (egs2/synth_pool/RESULTS.md); dev and test keep the long multi-prompt utterances.
 #   data/dev             --dev-utts utterances, seen variants (the same bytes as ../ssl1's data/dev
 #                        when --dev-utts and --seed agree).
 #   data/test_unseen     --test-utts utterances spoken only by the held-out voice variants, which the
@@ -16,7 +19,7 @@
 set -euo pipefail
 . ./path.sh
 . ./db.sh
-labelled_minutes=30
+labelled_utts=800
 test_utts=100
 dev_utts=40
 seed=1
@@ -25,10 +28,10 @@ lt_max_dur=20
 synth_dir=downloads/synth_pool
 . utils/parse_options.sh
 
-labelled=$synth_dir/labelled-m$labelled_minutes-s$seed
+labelled=$synth_dir/labelled-p1-n$labelled_utts-s$seed
 dev=$synth_dir/dev-n$dev_utts-s$seed
 test=$synth_dir/test-n$test_utts-s$seed
-python -m chunkssl.bin.make_synth_pool --out "$labelled" --part labelled --minutes "$labelled_minutes" \
+python -m chunkssl.bin.make_synth_pool --out "$labelled" --part labelled --num-utts "$labelled_utts" --max-prompts 1 \
   --seed "$seed" --nj "$nj"
 python -m chunkssl.bin.make_synth_pool --out "$dev" --part dev --num-utts "$dev_utts" --seed "$seed" --nj "$nj"
 python -m chunkssl.bin.make_synth_pool --out "$test" --part test --num-utts "$test_utts" --seed "$seed" --nj "$nj"
