@@ -4,8 +4,9 @@ An FSQ code is one level index per channel (channel ``j`` has ``levels[j]`` leve
 the whole code with one softmax needs ``prod(levels)`` classes (millions for a high-resolution
 FSQ); instead the channels are split into consecutive groups and each group gets its own linear
 head and softmax over ``prod(levels of the group)`` classes. A group's class index is the
-mixed-radix number of its channels' codes (first channel most significant). The loss is the
-cross-entropy summed over groups and averaged over masked frames. ``full_softmax=True`` puts all
+mixed-radix number of its channels' codes (first channel most significant: the package's one
+order, ``chunkssl.fsq.quantizer.codes_to_index``). The loss is the cross-entropy summed over groups
+and averaged over masked frames. ``full_softmax=True`` puts all
 channels in one group: the plain full-vocabulary softmax, for comparison on small vocabularies.
 """
 
@@ -18,15 +19,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from chunkssl.fsq.quantizer import codes_to_index
+
 
 def mixed_radix(codes: torch.Tensor, levels: Sequence[int]) -> torch.Tensor:
-    """Class index of codes ``[..., C]`` with per-channel radices ``levels`` (first most significant)."""
-    if codes.size(-1) != len(levels):
-        raise ValueError(f"codes have {codes.size(-1)} channels but {len(levels)} levels are configured")
-    index = torch.zeros(codes.shape[:-1], dtype=torch.long, device=codes.device)
-    for j, radix in enumerate(levels):
-        index = index * radix + codes[..., j].long()
-    return index
+    """Class index of codes ``[..., C]`` with per-channel radices ``levels`` (first most significant).
+
+    The package's one code-index order: :func:`chunkssl.fsq.quantizer.codes_to_index`, so a group
+    target is the FSQ quantizer's group index of the same channels.
+    """
+    return codes_to_index(codes, levels)
 
 
 def split_groups(levels: Sequence[int], group_sizes: Optional[Sequence[int]]) -> list[list[int]]:

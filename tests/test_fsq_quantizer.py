@@ -17,10 +17,10 @@ def test_preset_vocabulary_sizes():
 
 
 def test_mixed_radix_basis_hand_checked():
-    # channel 0 least significant: index = c0 + 8*c1 + 40*c2 + 200*c3
-    assert mixed_radix_basis([8, 5, 5, 5]) == [1, 8, 40, 200]
+    # channel 0 most significant (the SSL loss's order): index = 125*c0 + 25*c1 + 5*c2 + c3
+    assert mixed_radix_basis([8, 5, 5, 5]) == [125, 25, 5, 1]
     codes = torch.tensor([[7, 4, 4, 4], [1, 2, 3, 4], [0, 0, 0, 0]])
-    assert codes_to_index(codes, [8, 5, 5, 5]).tolist() == [999, 1 + 16 + 120 + 800, 0]
+    assert codes_to_index(codes, [8, 5, 5, 5]).tolist() == [999, 125 + 50 + 15 + 4, 0]
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -49,7 +49,8 @@ def test_codes_index_round_trip_every_preset(preset):
 def test_values_on_level_grid_and_codes_in_range():
     q = FSQ([[8, 5], [3, 7]])
     z = torch.randn(1000, 4) * 3
-    values, codes = q(z)
+    values, codes, commit = q(z)
+    assert commit is None
     for j, level in enumerate(q.levels):
         grid = torch.linspace(-1, 1, level)
         dist = (values[:, j:j + 1] - grid).abs().min(dim=1).values
@@ -62,12 +63,12 @@ def test_values_on_level_grid_and_codes_in_range():
 def test_straight_through_gradient_reaches_input():
     q = FSQ("1k")
     z = (torch.randn(64, 4) * 0.5).requires_grad_()
-    values, _ = q(z)
+    values, _, _ = q(z)
     values.pow(2).sum().backward()
     assert z.grad is not None and float(z.grad.abs().sum()) > 0
     # straight-through: d values / d z equals d/dz of the un-rounded tanh map, 1 - tanh(z)^2
     z2 = z.detach().clone().requires_grad_()
-    values2, _ = q(z2)
+    values2, _, _ = q(z2)
     values2.sum().backward()
     assert torch.allclose(z2.grad, 1 - torch.tanh(z2.detach()) ** 2, atol=1e-5)
 

@@ -76,3 +76,22 @@ def test_out_of_range_codes_name_the_channel():
     loss_fn = GroupMaskedPredictionLoss(4, [3, 3])
     with pytest.raises(ValueError, match="channel 1"):
         loss_fn(torch.randn(2, 4), torch.tensor([[0, 0], [1, 3]]))
+
+
+def test_group_targets_round_trip_with_the_quantizer():
+    """One digit order: the loss's group targets are the FSQ quantizer's group indices, and back."""
+    from chunkssl.fsq.quantizer import FSQ, index_to_codes
+
+    groups = [[8, 5, 5], [7, 3], [9]]
+    q = FSQ(groups)
+    loss_fn = GroupMaskedPredictionLoss(8, q.levels, group_sizes=[len(g) for g in groups])
+    gen = torch.Generator().manual_seed(0)
+    codes = (torch.rand(300, q.dim, generator=gen) * torch.tensor(q.levels)).long()
+    codes = torch.cat([codes, torch.zeros(1, q.dim, dtype=torch.long), torch.tensor(q.levels)[None] - 1])
+    targets = loss_fn.targets(codes)
+    assert torch.equal(targets, q.group_indices(codes))
+    back = torch.cat([index_to_codes(targets[:, g], lv) for g, lv in enumerate(groups)], dim=-1)
+    assert torch.equal(back, codes)
+    # the quantizer's own codes too: quantize, take targets, decode the index to the same codes
+    out = q(torch.randn(50, q.dim, generator=gen))
+    assert torch.equal(index_to_codes(loss_fn.targets(out.codes)[:, 0], groups[0]), out.codes[:, :3])

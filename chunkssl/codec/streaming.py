@@ -107,11 +107,7 @@ class StreamingTokenizer:
         hi = min(self._total, upto + self.lookahead)
         window = self._stacked[lo - self._start: hi - self._start]
         mask = torch.ones(1, window.shape[0], dtype=torch.bool)
-        z = self.tok.encoder(window[None], mask)
-        if self.tok.quantizer_type == "rvq":
-            _, codes, _ = self.tok.quantizer(z, mask)
-        else:
-            _, codes = self.tok.quantizer(z)
+        codes = self.tok.quantizer(self.tok.encoder(window[None], mask), mask).codes
         out = codes[0, self._emitted - lo: upto - lo].to(torch.int64)
         self._emitted = upto
         # frames before the next code's left context are never read again

@@ -7,6 +7,7 @@ Modules: ``quantizer`` (FSQ, presets, codes <-> index), ``rvq`` (residual VQ bot
 ``specaug`` (its token SpecAugment).
 """
 
-from chunkssl.fsq.quantizer import FSQ, PRESETS, LevelsError, codes_to_index, index_to_codes, resolve_levels
+from chunkssl.fsq.quantizer import (FSQ, PRESETS, LevelsError, QuantizerOutput, codes_to_index, index_to_codes,
+                                    resolve_levels)
 
-__all__ = ["FSQ", "PRESETS", "LevelsError", "codes_to_index", "index_to_codes", "resolve_levels"]
+__all__ = ["FSQ", "PRESETS", "LevelsError", "QuantizerOutput", "codes_to_index", "index_to_codes", "resolve_levels"]

@@ -5,12 +5,21 @@ Each channel ``j`` is squashed by tanh onto ``[0, L_j - 1]`` and rounded to an i
 lie on a uniform grid of ``L_j`` points in ``[-1, 1]``. Channels may be split into groups; a group's
 index and the joint index over all channels are mixed-radix numbers computed in int64, so a
 vocabulary of hundreds of millions (or billions) of entries is never materialised.
+
+One digit order for every code index in the package: the first channel is the most significant
+(:func:`codes_to_index`; the SSL loss's group targets, the token frontend's group tables and the
+analysis counts all use it). It is the order the SSL loss heads of stored checkpoints were trained
+with; stored codes (``codes.scp``) hold per-channel codes, not indices, so they do not depend on it.
+
+FSQ and RVQ (``chunkssl.fsq.rvq``) share one interface: ``quantizer(z, mask=None)`` returns a
+:class:`QuantizerOutput` (values, codes, commit), and both have ``levels``, ``groups``, ``dim``,
+``joint_index`` and ``decode``.
 """
 
 from __future__ import annotations
 
 import numbers
-from typing import Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import torch
 
@@ -23,6 +32,14 @@ PRESETS: dict[str, list[list[int]]] = {
     "6m": [[7] * 8],  # 5,764,801
     "791m": [[9, 5, 5, 5, 5, 5], [9, 5, 5, 5, 5, 5]],  # 28,125 ** 2 = 791,015,625
 }
+
+
+class QuantizerOutput(NamedTuple):
+    """What a quantizer returns: values (straight-through), int64 codes ``[..., channels]``, commitment loss."""
+
+    values: torch.Tensor
+    codes: torch.Tensor
+    commit: Optional[torch.Tensor] = None  # None for FSQ (nothing to commit to)
 
 
 class LevelsError(ValueError):
@@ -71,18 +88,18 @@ def resolve_levels(spec: str | Sequence[int] | Sequence[Sequence[int]]) -> list[
 
 
 def mixed_radix_basis(levels: Sequence[int]) -> list[int]:
-    """Place values of a little-endian mixed-radix number: channel 0 is the least significant."""
+    """Place values of a mixed-radix number whose first channel is the most significant."""
     basis, place = [], 1
-    for level in levels:
+    for level in reversed(levels):
         basis.append(place)
         place *= int(level)
-    return basis
+    return basis[::-1]
 
 
 def codes_to_index(codes: torch.Tensor, levels: Sequence[int]) -> torch.Tensor:
-    """Mixed-radix int64 index of integer codes ``[..., len(levels)]`` (channel 0 least significant)."""
+    """Mixed-radix int64 index of integer codes ``[..., len(levels)]`` (first channel most significant)."""
     if codes.shape[-1] != len(levels):
-        raise ValueError(f"codes have {codes.shape[-1]} channels but {len(levels)} levels were given")
+        raise ValueError(f"codes have {codes.shape[-1]} channels but {len(levels)} levels are configured")
     basis = torch.tensor(mixed_radix_basis(levels), dtype=torch.int64, device=codes.device)
     return (codes.to(torch.int64) * basis).sum(dim=-1)
 
@@ -128,9 +145,9 @@ class FSQ(torch.nn.Module):
     def extra_repr(self) -> str:
         return f"groups={self.groups}, vocab_size={self.vocab_size:,}"
 
-    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Quantize ``z [..., dim]``: returns (values on the level grid with a straight-through
-        gradient, int64 codes in ``[0, L_j - 1]``)."""
+    def forward(self, z: torch.Tensor, mask: Optional[torch.Tensor] = None) -> QuantizerOutput:
+        """Quantize ``z [..., dim]``: values on the level grid with a straight-through gradient, int64
+        codes in ``[0, L_j - 1]``, commit None. ``mask`` (RVQ's training mask) changes nothing here."""
         if z.shape[-1] != self.dim:
             raise ValueError(f"FSQ expects {self.dim} channels on the last axis, got {z.shape[-1]}")
         half = self._half_range.to(z.dtype)
@@ -139,7 +156,11 @@ class FSQ(torch.nn.Module):
         # Straight-through: forward uses the rounded value, backward sees the identity.
         quant = scaled + (rounded - scaled).detach()
         codes = rounded.detach().to(torch.int64)
-        return quant / half - 1.0, codes
+        return QuantizerOutput(quant / half - 1.0, codes, None)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Quantized vectors of integer codes ``[..., dim]`` (as :meth:`codes_to_values`, float32)."""
+        return self.codes_to_values(codes)
 
     def codes_to_values(self, codes: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Grid values in ``[-1, 1]`` of integer codes ``[..., dim]`` (what the decoder receives)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from chunkssl.fsq.quantizer import codes_to_index, resolve_levels
+from chunkssl.fsq.quantizer import QuantizerOutput, codes_to_index, resolve_levels
 
 
 def nearest_codeword(x: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
@@ -139,12 +139,11 @@ class ResidualVQ(torch.nn.Module):
             out = out + self.codebooks[stage][codes[..., stage].clamp(0, self.codebook_size - 1)]
         return out
 
-    def forward(self, z: torch.Tensor, mask: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, z: torch.Tensor, mask: torch.Tensor | None = None) -> QuantizerOutput:
         """Quantize ``z [..., dim]``; ``mask [...]`` (True on valid frames) limits what trains the codebooks.
 
-        Returns (sum of codewords with a straight-through gradient, int64 codes ``[..., num_codebooks]``,
-        unweighted commitment loss). In training mode the codebooks are initialised (first call) and
+        Returns a QuantizerOutput: the sum of codewords with a straight-through gradient, int64 codes
+        ``[..., num_codebooks]`` and the unweighted commitment loss. In training mode the codebooks are initialised (first call) and
         updated in place.
         """
         if z.shape[-1] != self.dim:
@@ -169,7 +168,8 @@ class ResidualVQ(torch.nn.Module):
             residual = residual - q
             codes.append(idx)
         out = flat + (quant - flat).detach()  # straight-through: identity gradient to z
-        return out.to(z.dtype).reshape(*lead, self.dim), torch.stack(codes, -1).reshape(*lead, -1), commit
+        return QuantizerOutput(out.to(z.dtype).reshape(*lead, self.dim), torch.stack(codes, -1).reshape(*lead, -1),
+                               commit)
 
     @torch.no_grad()
     def _kmeans_init(self, frames: torch.Tensor) -> None:

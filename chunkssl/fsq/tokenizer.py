@@ -143,12 +143,8 @@ class FSQTokenizer(AbsESPnetModel):
         if stacked.shape[1] == 0:
             raise DataError(f"every utterance in the batch is shorter than {self.stack} fbank frames "
                             f"(one token); remove such utterances (utt2num_frames < {self.stack})")
-        z = self.encoder(stacked, mask)
-        if self.quantizer_type == "rvq":
-            values, codes, commit = self.quantizer(z, mask)
-            return values, codes, out_lengths, commit
-        values, codes = self.quantizer(z)
-        return values, codes, out_lengths, None
+        out = self.quantizer(self.encoder(stacked, mask), mask)
+        return out.values, out.codes, out_lengths, out.commit
 
     def decode(self, values: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Reconstruct normalised stacked fbank ``[B, T', stack*D]`` from quantized values."""
