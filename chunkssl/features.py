@@ -10,6 +10,10 @@ CMVN statistics are written in two formats holding the same numbers:
 - ``cmvn_stats.npz`` with ``count``, ``sum``, ``sum_square`` (ESPnet's GlobalMVN ``stats_file``),
 - ``cmvn.ark`` with one 2 x (D+1) float64 matrix under key ``global`` (Kaldi's cmvn stats layout:
   row 0 = per-dim sums then the frame count, row 1 = per-dim sums of squares then 0).
+
+One reader of the npz, :func:`read_cmvn_stats`, with one variance floor, :data:`CMVN_EPS`: the
+tokenizers' ``GlobalCMVN`` (``chunkssl.fsq.features``, so also the codec streamer) use it, and it
+normalises as ESPnet's ``GlobalMVN`` does in ASR/SSL/ST training and the streamer.
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ import numpy as np
 import torch
 
 from chunkssl.fileio import DataError, atomic_open
+
+
+#: Variance floor of global CMVN: ESPnet GlobalMVN's default ``eps``, so every reader of a stats file
+#: normalises exactly as training (``normalize: global_mvn``) does; it only acts on a constant bin.
+CMVN_EPS = 1.0e-20
 
 
 class TooShortError(DataError):
@@ -102,10 +111,12 @@ class CmvnStats:
         self.sum += other.sum
         self.sum_square += other.sum_square
 
-    def mean_std(self, eps: float = 1e-20) -> tuple[np.ndarray, np.ndarray]:
-        """Global mean and standard deviation, computed as ESPnet's GlobalMVN does."""
+    def mean_std(self) -> tuple[np.ndarray, np.ndarray]:
+        """Global mean and standard deviation (float64), computed as ESPnet's GlobalMVN does."""
+        if self.count <= 0:
+            raise ValueError("CMVN stats over no frames have no mean")
         mean = self.sum / self.count
-        return mean, np.sqrt(np.maximum(self.sum_square / self.count - mean * mean, eps))
+        return mean, np.sqrt(np.maximum(self.sum_square / self.count - mean * mean, CMVN_EPS))
 
     def to_kaldi(self) -> np.ndarray:
         """Kaldi's 2 x (D+1) cmvn stats matrix."""
@@ -127,10 +138,32 @@ class CmvnStats:
 
     @classmethod
     def load_npz(cls, path: str | os.PathLike) -> "CmvnStats":
-        """Read stats written by :meth:`save_npz` (or by ESPnet's collect_stats)."""
+        """Read stats written by :meth:`save_npz` (or by ESPnet's collect_stats); DataError naming the file."""
+        if not os.path.isfile(path):
+            raise DataError(f"{path}: CMVN stats file not found; compute fbank first (python -m "
+                            f"chunkssl.bin.compute_fbank writes cmvn_stats.npz beside feats.scp)")
         with np.load(path) as z:
-            stats = cls(len(z["sum"]))
-            stats.count = int(z["count"])
-            stats.sum = z["sum"].astype(np.float64)
-            stats.sum_square = z["sum_square"].astype(np.float64)
+            missing = {"count", "sum", "sum_square"} - set(z.files)
+            if missing:
+                raise DataError(f"{path}: CMVN stats lack {sorted(missing)}; expected ESPnet GlobalMVN npz "
+                                f"with keys count, sum, sum_square")
+            stats = cls(np.asarray(z["sum"]).size)
+            stats.count = int(np.asarray(z["count"]).reshape(-1)[0])
+            stats.sum = np.asarray(z["sum"], dtype=np.float64).reshape(-1)
+            stats.sum_square = np.asarray(z["sum_square"], dtype=np.float64).reshape(-1)
+        if stats.sum_square.shape != stats.sum.shape:
+            raise DataError(f"{path}: CMVN stats have {stats.sum.size} sums but {stats.sum_square.size} "
+                            f"sums of squares; recompute them with chunkssl.bin.compute_fbank")
         return stats
+
+
+def read_cmvn_stats(path: str | os.PathLike, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Float32 mean and std of an ESPnet GlobalMVN stats npz (variance floor :data:`CMVN_EPS`)."""
+    stats = CmvnStats.load_npz(path)
+    if dim is not None and stats.dim != dim:
+        raise DataError(f"{path}: CMVN stats have dimension {stats.dim}, the model expects {dim}; "
+                        f"use the stats of the same fbank features")
+    if stats.count <= 0:
+        raise DataError(f"{path}: CMVN stats have count {stats.count}; they were computed over no frames")
+    mean, std = stats.mean_std()
+    return mean.astype(np.float32), std.astype(np.float32)

@@ -3,36 +3,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from chunkssl.features import read_cmvn_stats
 from chunkssl.fileio import DataError
-
-
-def read_cmvn_stats(path: str | os.PathLike, dim: int, eps: float = 1.0e-10) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std from an ESPnet GlobalMVN stats file (npz with ``count``, ``sum``, ``sum_square``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: CMVN stats file not found; compute fbank first (python -m "
-                        f"chunkssl.bin.compute_fbank writes cmvn_stats.npz beside feats.scp)")
-    with np.load(path) as stats:
-        missing = {"count", "sum", "sum_square"} - set(stats.files)
-        if missing:
-            raise DataError(f"{path}: CMVN stats lack {sorted(missing)}; expected ESPnet GlobalMVN npz "
-                            f"with keys count, sum, sum_square")
-        count = float(np.asarray(stats["count"]).reshape(-1)[0])
-        total = np.asarray(stats["sum"], dtype=np.float64).reshape(-1)
-        total_sq = np.asarray(stats["sum_square"], dtype=np.float64).reshape(-1)
-    if total.shape[0] != dim or total_sq.shape[0] != dim:
-        raise DataError(f"{path}: CMVN stats have dimension {total.shape[0]}, the tokenizer expects {dim}; "
-                        f"use the stats of the same fbank features")
-    if count <= 0:
-        raise DataError(f"{path}: CMVN stats have count {count}; they were computed over no frames")
-    mean = total / count
-    std = np.sqrt(np.maximum(total_sq / count - mean * mean, eps))
-    return mean.astype(np.float32), std.astype(np.float32)
 
 
 def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -81,7 +57,10 @@ def check_feats(feats: torch.Tensor, lengths: torch.Tensor, input_dim: int, stac
 
 
 class GlobalCMVN(torch.nn.Module):
-    """Global mean/variance normalisation whose statistics live in the checkpoint, not in a path."""
+    """Global mean/variance normalisation whose statistics live in the checkpoint, not in a path.
+
+    Read with :func:`chunkssl.features.read_cmvn_stats`, so it normalises as ESPnet's GlobalMVN does.
+    """
 
     def __init__(self, dim: int, stats_file: str | os.PathLike | None = None):
         super().__init__()
