@@ -188,12 +188,12 @@ def load_code_tokenizer(asr: LoadedASR, model_file: str | os.PathLike | None = N
 
 
 def _frontend_code_info(asr: LoadedASR) -> dict:
-    from chunkssl.fsq.frontend import load_code_info
+    from chunkssl.fsq.io import read_code_info
 
     conf = dict(getattr(asr.train_args, "frontend_conf", None) or {})
     if "code_info" not in conf:
         raise DataError("the model's config has no frontend_conf.code_info; give --tokenizer-model")
-    return load_code_info(conf["code_info"])
+    return read_code_info(conf["code_info"])
 
 
 def codec_streamer(asr: LoadedASR, tokenizer: FSQTokenizer, chunk_ms: int = 640, left_chunks: int = -1,

@@ -33,33 +33,18 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
 import torch
-import yaml
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
 
 from chunkssl.fsq.specaug import TokenSpecAug
 from chunkssl.fileio import DataError
 from chunkssl.fsq.features import length_mask
+from chunkssl.fsq.io import read_code_info
 from chunkssl.fsq.quantizer import FSQ, _product, codes_to_index, index_to_codes
 
 FRONTEND_NAME = "token"
 MAX_GROUP_VOCAB = 1_000_000  # per-group tables past this are better embedded per channel
-
-
-def load_code_info(code_info: str | os.PathLike | dict) -> dict:
-    """A ``code_info.yaml`` mapping (a copy when given a dict); DataError if missing or without groups."""
-    if isinstance(code_info, dict):
-        return dict(code_info)
-    path = Path(code_info)
-    if not path.is_file():
-        raise DataError(f"{path}: code_info.yaml not found (chunkssl.bin.fsq_tokenize writes it beside codes.scp)")
-    with open(path, encoding="utf-8") as f:
-        info = yaml.safe_load(f)
-    if not isinstance(info, dict) or not info.get("groups"):
-        raise DataError(f"{path}: not a code_info.yaml (expected a mapping with 'groups' and 'tokenizer')")
-    return info
 
 
 def init_basis(embed_dim: int, dim: int, seed: int = 0) -> torch.Tensor:
@@ -98,7 +83,7 @@ class TokenFrontend(AbsFrontend):
             raise ValueError(f"combine must be 'sum', 'mean' or 'concat', got {combine!r}")
         if init not in ("codebook", "random"):
             raise ValueError(f"init must be 'codebook' or 'random', got {init!r}")
-        info = load_code_info(code_info)
+        info = read_code_info(code_info)
         self.kind = str(info.get("tokenizer", "fsq"))
         self.groups = [[int(v) for v in g] for g in info["groups"]]
         self.levels = [v for g in self.groups for v in g]

@@ -95,9 +95,31 @@ def write_code_info(out_dir: str | os.PathLike, info: dict) -> None:
         yaml.safe_dump(info, f, sort_keys=False)
 
 
-def read_code_info(code_dir: str | os.PathLike) -> dict:
-    """``code_info.yaml`` of a code directory."""
-    return read_yaml_mapping(Path(code_dir) / CODE_INFO, "code_info.yaml (is this a fsq_tokenize output dir?)")
+def read_code_info(source: str | os.PathLike | dict) -> dict:
+    """The package's one ``code_info.yaml`` reader: a code directory, its ``code_info.yaml`` or a mapping (copied).
+
+    DataError, naming the file and what to do, when it is missing, not a mapping, has no per-group
+    level lists under ``groups`` or ``levels`` that disagree with them.
+    """
+    if isinstance(source, dict):
+        info, path = dict(source), "code_info"
+    else:
+        path = Path(source)
+        if path.is_dir():
+            path = path / CODE_INFO
+        if not path.is_file():
+            raise DataError(f"{path}: code_info.yaml not found (chunkssl.bin.fsq_tokenize writes it beside "
+                            f"codes.scp; is this a fsq_tokenize output dir?)")
+        info = read_yaml_mapping(path, "code_info.yaml (rerun chunkssl.bin.fsq_tokenize to rewrite it)")
+    groups = info.get("groups")
+    if not isinstance(groups, list) or not groups or not all(isinstance(g, list) and g for g in groups):
+        raise DataError(f"{path}: not a code_info.yaml: expected 'groups:' as a list of per-group level lists, "
+                        f"e.g. [[8, 5], [5, 5]] (rerun chunkssl.bin.fsq_tokenize to rewrite it)")
+    flat = [int(v) for g in groups for v in g]
+    if isinstance(info.get("levels"), list) and [int(v) for v in info["levels"]] != flat:
+        raise DataError(f"{path}: 'levels' {info['levels']} disagree with the flattened 'groups' {groups}; "
+                        f"rerun chunkssl.bin.fsq_tokenize to rewrite it")
+    return info
 
 
 def read_codes(code_dir_or_scp: str | os.PathLike) -> dict[str, np.ndarray]:

@@ -18,7 +18,6 @@ from typing import Callable, Collection, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
-import yaml
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet2.asr.specaug.abs_specaug import AbsSpecAug
 from espnet2.asr.specaug.specaug import SpecAug
@@ -36,7 +35,7 @@ from espnet2.utils.types import str_or_none
 
 import chunkssl.espnet_glue  # noqa: F401  (registers chunk_conformer and kaldiio_ark)
 from chunkssl.encoder import ChunkConformerEncoder
-from chunkssl.fileio import DataError
+from chunkssl.fsq.io import read_code_info
 from chunkssl.ssl.model import DEFAULT_DYNAMIC_CHUNK, ChunkSSLModel
 
 normalize_choices = ClassChoices("normalize", classes=dict(global_mvn=GlobalMVN, utterance_mvn=UtteranceMVN),
@@ -57,18 +56,8 @@ def loss_groups(num_channels: int, group_channels: int) -> list[int]:
 
 def levels_from_code_info(path: str | Path) -> tuple[list[int], list[int]]:
     """``(levels per channel, channels per group)`` from a ``code_info.yaml`` of fsq_tokenize."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: code_info.yaml not found (it is written by chunkssl.bin.fsq_tokenize)")
-    with open(path, encoding="utf-8") as f:
-        info = yaml.safe_load(f)
-    groups = info.get("groups") if isinstance(info, dict) else None
-    if not groups or not all(isinstance(g, list) and g for g in groups):
-        raise DataError(f"{path}: expected 'groups:' as a list of per-group level lists, e.g. [[8, 5], [5, 5]]")
-    levels = [int(v) for g in groups for v in g]
-    if isinstance(info.get("levels"), list) and [int(v) for v in info["levels"]] != levels:
-        raise DataError(f"{path}: 'levels' {info['levels']} disagree with the flattened 'groups' {groups}")
-    return levels, [len(g) for g in groups]
+    groups = read_code_info(path)["groups"]
+    return [int(v) for g in groups for v in g], [len(g) for g in groups]
 
 
 def _default_model_conf() -> dict:
