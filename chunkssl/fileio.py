@@ -91,3 +91,47 @@ def write_keeping_notes(path: Path, body: str) -> None:
         notes = old[at:] if at >= 0 else ""
     with atomic_open(path, "w", encoding="utf-8") as f:
         f.write(body + notes)
+
+
+#: the repository's Kaldi-style ``utils/`` (run.pl, slurm.pl, split_scp.py), beside the package
+REPO_UTILS = Path(__file__).resolve().parents[1] / "utils"
+
+
+def find_tool(name: str, near: str | None = None) -> str:
+    """Locate a utils/ script: beside ``near``, in ./utils, in this repo's utils, or on PATH."""
+    import shutil
+
+    candidates = [Path(near).parent / name] if near else []
+    candidates += [Path("utils") / name, REPO_UTILS / name]
+    for path in candidates:
+        if path.is_file():
+            return str(path)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise RuntimeError(f"cannot find {name} (looked in {', '.join(map(str, candidates))} and PATH); "
+                       f"run from a recipe dir with a utils/ link or put utils/ on PATH")
+
+
+def job_launcher(cmd: str | None) -> list[str]:
+    """The recipe's ``$cmd`` (e.g. ``'slurm.pl --mem 8G'``) as argv; ``run.pl`` from utils/ when not given."""
+    import shlex
+
+    return shlex.split(cmd) if cmd else [find_tool("run.pl")]
+
+
+def run_job_array(launcher: list[str], nj: int, log: str | os.PathLike, job: list[str]) -> int:
+    """``launcher JOB=1:nj log job...`` (run.pl/slurm.pl substitute JOB); the jobs import this chunkssl. Exit status."""
+    import subprocess
+
+    env = dict(os.environ)
+    # the jobs must import this same chunkssl whatever their working directory
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_UTILS.parent), env.get("PYTHONPATH")]))
+    return subprocess.run([*launcher, f"JOB=1:{nj}", str(log), *job], env=env).returncode
+
+
+def job_log_tail(log: str | os.PathLike, job: int, lines: int = 4) -> list[str]:
+    """The last ``lines`` lines a job wrote to its log (``JOB`` in ``log`` replaced), without run.pl's '#' lines."""
+    path = Path(str(log).replace("JOB", str(job)))
+    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    return [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")][-lines:]

@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -42,10 +40,10 @@ import numpy as np
 from chunkssl.audio import DEFAULT_SAMPLE_RATE
 from chunkssl.datadir import DataDir, load_data_dir
 from chunkssl.features import CmvnStats, FbankOptions, TooShortError, fbank
-from chunkssl.fileio import DataError, atomic_open, read_kv, run_cli, write_kv
+from chunkssl.fileio import (DataError, atomic_open, find_tool, job_launcher, job_log_tail, read_kv, run_cli,
+                             run_job_array, write_kv)
 
 PROG = "compute_fbank"
-REPO_UTILS = Path(__file__).resolve().parents[2] / "utils"
 
 
 @dataclass
@@ -123,23 +121,9 @@ def fingerprint(data_dir: Path, sample_rate: int, opts: FbankOptions, nj: int, s
     return json.dumps({"inputs_sha256": h.hexdigest(), **options}, sort_keys=True)
 
 
-def find_tool(name: str, near: str | None = None) -> str:
-    """Locate a utils/ script: beside ``near``, in ./utils, in this repo's utils, or on PATH."""
-    candidates = [Path(near).parent / name] if near else []
-    candidates += [Path("utils") / name, REPO_UTILS / name]
-    for path in candidates:
-        if path.is_file():
-            return str(path)
-    found = shutil.which(name)
-    if found:
-        return found
-    raise RuntimeError(f"cannot find {name} (looked in {', '.join(map(str, candidates))} and PATH); "
-                       f"run from a recipe dir with a utils/ link or put utils/ on PATH")
-
-
 def run_parallel(args: argparse.Namespace, data: DataDir, out: Path, nj: int) -> list[JobResult]:
     """Split the utterances, run one job per part through run.pl, and read the results back."""
-    cmd = shlex.split(args.cmd) if args.cmd else [find_tool("run.pl")]
+    cmd = job_launcher(args.cmd)
     split_dir = out / f"split{nj}"
     shutil.rmtree(split_dir, ignore_errors=True)  # stale job results must never be merged
     split_dir.mkdir(parents=True)
@@ -157,22 +141,15 @@ def run_parallel(args: argparse.Namespace, data: DataDir, out: Path, nj: int) ->
            "--ark", str(out / "feats.JOB.ark"), "--sample-rate", str(args.sample_rate), "--dither", str(args.dither)]
     if args.skip_bad:
         job.append("--skip-bad")
-    env = dict(os.environ)
-    # the jobs must import this same chunkssl whatever their working directory
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_UTILS.parent), env.get("PYTHONPATH")]))
     log = out / "log" / "fbank.JOB.log"
-    proc = subprocess.run([*cmd, f"JOB=1:{nj}", str(log), *job], env=env)
+    status = run_job_array(cmd, nj, log, job)
     failed = [j for j in range(1, nj + 1) if not (split_dir / str(j) / "feats.scp").is_file()]
-    if proc.returncode != 0 or failed:
-        details = []
-        for j in failed:
-            job_log = Path(str(log).replace("JOB", str(j)))
-            text = job_log.read_text(errors="replace") if job_log.is_file() else ""
-            # run.pl's header and footer lines start with '#'; the job's own error is what matters
-            lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")][-4:]
-            details.append(f"job {j} ({job_log}):\n    " + "\n    ".join(lines or ["(no log)"]))
+    if status != 0 or failed:
+        # run.pl's header and footer lines start with '#'; the job's own error is what matters
+        details = [f"job {j} ({str(log).replace('JOB', str(j))}):\n    "
+                   + "\n    ".join(job_log_tail(log, j) or ["(no log)"]) for j in failed]
         raise DataError(f"{len(failed) or 'some'} of {nj} feature jobs failed (run.pl exit status "
-                        f"{proc.returncode}):\n  " + "\n  ".join(details))
+                        f"{status}):\n  " + "\n  ".join(details))
     return [load_job_result(p.parent) for p in parts]
 
 

@@ -10,9 +10,11 @@ Examples::
 
 Output (see chunkssl.fsq.io): ``codes.scp`` (written last), ``codes.<job>.ark``, ``code_info.yaml``,
 ``utt2num_frames`` (token frames), ``skipped`` (with ``--short-utt skip``), ``log/tokenize.<job>.log``.
-``--nj N`` splits feats.scp into N contiguous parts, each tokenized by a subprocess of this script;
-the parts are merged in the input order. Everything is written under a temp dir and moved in place
-only when every job succeeded.
+``--nj N`` splits feats.scp into N contiguous parts, each tokenized by one job of this script run
+through ``--cmd`` (the recipe's ``$train_cmd``: ``run.pl`` by default, or ``slurm.pl``) as
+``<cmd> JOB=1:N log/tokenize.JOB.log python -m chunkssl.bin.fsq_tokenize ... --job JOB``; the parts
+are merged in the input order. Everything is written under a temp dir and moved in place only when
+every job succeeded.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import argparse
 import logging
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -31,7 +32,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from chunkssl.fileio import DataError, atomic_open, read_kv, run_cli, write_kv
+from chunkssl.fileio import (DataError, atomic_open, job_launcher, job_log_tail, read_kv, run_cli, run_job_array,
+                             write_kv)
 from chunkssl.fsq.io import (CODES_SCP, codes_dtype, load_bestrq_tokenizer, load_fsq_tokenizer,
                              make_code_info, read_bestrq_config, write_code_info)
 
@@ -46,7 +48,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--cmvn-stats", help="BEST-RQ: cmvn_stats.npz of the training fbank")
     p.add_argument("--feats-scp", required=True, help="fbank feats.scp (float32 [T, 80] per utterance)")
     p.add_argument("--out-dir", required=True)
-    p.add_argument("--nj", type=int, default=1, help="parallel jobs (subprocesses)")
+    p.add_argument("--nj", type=int, default=1, help="parallel jobs (through --cmd)")
+    p.add_argument("--cmd", default=None,
+                   help="job launcher, e.g. 'slurm.pl --mem 8G' (default: run.pl from utils/)")
     p.add_argument("--batch-size", type=int, default=16, help="utterances per forward pass")
     p.add_argument("--num-threads", type=int, default=0, help="torch threads per job (0: cores / nj)")
     p.add_argument("--device", default="cpu")
@@ -155,6 +159,31 @@ def merge_jobs(out_dir: Path, tmp: Path, nj: int, info: dict) -> None:
     write_kv(out_dir / CODES_SCP, scp_lines)
 
 
+def worker_args(args: argparse.Namespace) -> list[str]:
+    """The options a job needs to tokenize its part (everything but the launcher and the job number)."""
+    out = ["--quantizer", args.quantizer, "--feats-scp", args.feats_scp, "--out-dir", args.out_dir,
+           "--batch-size", str(args.batch_size), "--device", args.device, "--dtype", args.dtype,
+           "--short-utt", args.short_utt]
+    for flag, value in (("--model", args.model), ("--config", args.config),
+                        ("--bestrq-config", args.bestrq_config), ("--cmvn-stats", args.cmvn_stats)):
+        if value:
+            out += [flag, value]
+    return out
+
+
+def run_jobs(args: argparse.Namespace, out_dir: Path, tmp: Path, nj: int, threads: int) -> None:
+    """Tokenize the ``nj`` parts as one job array through ``--cmd`` (run.pl/slurm.pl); DataError if any failed."""
+    log = out_dir / "log" / "tokenize.JOB.log"
+    job = [sys.executable, "-m", "chunkssl.bin.fsq_tokenize", *worker_args(args), "--nj", str(nj),
+           "--job", "JOB", "--tmp-dir", str(tmp), "--num-threads", str(threads)]
+    status = run_job_array(job_launcher(args.cmd), nj, log, job)
+    failed = [j for j in range(1, nj + 1) if not (tmp / f"skipped.{j}").is_file()]  # written last by a job
+    if status != 0 or failed:
+        tails = "\n".join(f"--- job {j}: " + "\n".join(job_log_tail(log, j, 5) or ["(no log)"]) for j in failed)
+        raise DataError(f"fsq_tokenize jobs {failed or 'some'} failed (exit status {status}; logs in "
+                        f"{out_dir}/log):\n{tails}")
+
+
 def main(cmd: Sequence[str] | None = None) -> None:
     """Tokenize a feats.scp (see module docstring)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s fsq_tokenize: %(message)s")
@@ -179,27 +208,11 @@ def main(cmd: Sequence[str] | None = None) -> None:
     tmp.mkdir()
     try:
         nj = min(args.nj, len(keys))
-        argv = list(cmd) if cmd is not None else sys.argv[1:]
         if nj == 1:
             args.job, args.nj = 1, 1
             run_job(args, keys, tmp)
         else:
-            procs = []
-            for job in range(1, nj + 1):
-                log = open(out_dir / "log" / f"tokenize.{job}.log", "w", encoding="utf-8")
-                worker = [sys.executable, "-m", "chunkssl.bin.fsq_tokenize", *argv, "--nj", str(nj),
-                          "--job", str(job), "--tmp-dir", str(tmp), "--num-threads", str(threads)]
-                procs.append((job, log, subprocess.Popen(worker, stdout=log, stderr=subprocess.STDOUT)))
-            failed = []
-            for job, log, proc in procs:
-                if proc.wait() != 0:
-                    failed.append(job)
-                log.close()
-            if failed:
-                tails = "\n".join(
-                    f"--- job {j}: " + "\n".join((out_dir / "log" / f"tokenize.{j}.log").read_text(
-                        encoding="utf-8").splitlines()[-5:]) for j in failed)
-                raise DataError(f"fsq_tokenize jobs {failed} failed (logs in {out_dir}/log):\n{tails}")
+            run_jobs(args, out_dir, tmp, nj, threads)
         merge_jobs(out_dir, tmp, nj, info)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

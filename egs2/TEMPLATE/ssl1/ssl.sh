@@ -82,12 +82,12 @@ if run_stage 4 "tokenize $train_set and $valid_set with: $tokenizers"; then
       fi
       inputs=("$model" "$fb/$s/feats.scp")
       [ "$tok" = bestrq ] && inputs+=("$fb/$train_set/cmvn_stats.npz")
-      # --nj changes no code: it stays out of the stamp
+      # --nj and --cmd change no code: they stay out of the stamp
       cmd=(python -m chunkssl.bin.fsq_tokenize "${src[@]}" --feats-scp "$fb/$s/feats.scp" --out-dir "$out" \
         --short-utt skip)
       # redone when the tokenizer (its file or options) or the features changed (e.g. stage 2 rewrote them)
       made "$out/.options" "$out/codes.scp" "${inputs[@]}" -- "${cmd[@]}" && continue
-      "${cmd[@]}" --nj "$nj"
+      "${cmd[@]}" --nj "$nj" --cmd "$train_cmd"   # one job per part through $train_cmd (run.pl/slurm.pl)
       stamp_made "$out/.options" "${inputs[@]}" -- "${cmd[@]}"
     done
   done
