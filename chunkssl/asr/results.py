@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from chunkssl.fileio import write_keeping_notes
+from chunkssl.metrics.plot import chunk_axis, save_figure
 
 _DIR = re.compile(r"^(offline|stream)_(full|\d+)$")
 
@@ -77,14 +78,5 @@ def plot(results: dict[str, dict[str, list[dict]]], out: Path) -> None:
                     xs, ys = zip(*sorted(pts))
                     label = f"{name} {set_name} ({'streaming' if mode == 'stream' else 'chunk mask'})"
                     ax.plot(xs, ys, marker="o" if mode == "offline" else "s", label=label)
-    ax.set_xscale("log", base=2)
-    ticks = chunks + [xfull]
-    ax.set_xticks(ticks, [str(c) for c in chunks] + ["full"])
-    ax.set_xlabel("chunk size (ms): algorithmic latency")
-    ax.set_ylabel("WER (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    tmp = out.with_name(out.stem + ".tmp" + out.suffix)
-    fig.savefig(tmp, dpi=120)
-    tmp.replace(out)
+    chunk_axis(ax, chunks, xfull, "chunk size (ms): algorithmic latency")
+    save_figure(fig, out, dpi=120)

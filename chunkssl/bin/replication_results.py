@@ -26,6 +26,7 @@ from pathlib import Path
 from chunkssl.fileio import DataError, atomic_open, run_cli, write_keeping_notes
 from chunkssl.metrics.asr import score_pairs
 from chunkssl.metrics.io import load_text, pair_texts
+from chunkssl.metrics.plot import chunk_axis, save_figure
 
 PROG = "replication_results"
 DECODE_DIR = re.compile(r"^(offline|stream)_(full|\d+)$")
@@ -234,18 +235,9 @@ def plot(rows: list[dict], out: Path) -> None:
                     label = f"{who[0]} {who[1]}" + (" (streaming)" if decoding == "streaming" else "")
                     ax.errorbar(xs, ys, yerr=[lo, hi], marker=marker, capsize=3, label=label,
                                 linestyle="-" if decoding == "simulated" else "none")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(chunks + [xfull], [str(c) for c in chunks] + ["full"])
-        ax.set_xlabel("chunk size (ms)")
-        ax.set_ylabel("WER (%)")
         ax.set_title(set_name)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    tmp = out.with_name(out.stem + ".tmp" + out.suffix)
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out)
+        chunk_axis(ax, chunks, xfull)
+    save_figure(fig, out, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> int:
