@@ -26,15 +26,18 @@ def _run(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
                           cwd=cwd, timeout=300)
 
 
+def _main_modules() -> list[Path]:
+    """Every module of the package with a ``__main__`` block: ``chunkssl/bin`` and the few elsewhere."""
+    return [path for path in sorted((REPO / "chunkssl").rglob("*.py"))
+            if '__name__ == "__main__"' in path.read_text(encoding="utf-8")]
+
+
 def test_every_entry_point_ends_through_run_cli():
-    """Each ``chunkssl/bin`` module (and each codec entry point) ends in ``sys.exit(run_cli(...))``."""
-    modules = sorted((REPO / "chunkssl" / "bin").glob("*.py"))
-    modules += [REPO / "chunkssl" / "codec" / f"{name}.py" for name in
-                ("asr_inference", "asr_inference_streaming", "bitrate", "results")]
+    """Each module with a main block (``chunkssl/bin``, codec, corpora, st) ends in ``sys.exit(run_cli(...))``."""
+    modules = _main_modules()
+    assert len(modules) > 30 and REPO / "chunkssl/st/results.py" in modules
     wrong = []
     for path in modules:
-        if path.name == "__init__.py":
-            continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         blocks = [node for node in tree.body if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)]
         body = [ast.unparse(stmt) for block in blocks for stmt in block.body]
@@ -44,8 +47,7 @@ def test_every_entry_point_ends_through_run_cli():
 
 
 def _entry_points() -> list[str]:
-    names = [f"chunkssl.bin.{p.stem}" for p in sorted((REPO / "chunkssl" / "bin").glob("*.py")) if p.stem != "__init__"]
-    return names + [f"chunkssl.codec.{n}" for n in ("asr_inference", "asr_inference_streaming", "bitrate", "results")]
+    return [".".join(p.relative_to(REPO).with_suffix("").parts) for p in _main_modules()]
 
 
 @pytest.mark.parametrize("module", _entry_points())

@@ -25,7 +25,8 @@ def test_st_sh_has_stages_3_to_7():
 
 
 def test_results_table(tmp_path):
-    from chunkssl.st.results import main
+    from chunkssl.fileio import run_cli
+    from chunkssl.st.results import PROG, main
 
     def write(d, bleu, chrf, latency=None):
         d.mkdir(parents=True)
@@ -44,4 +45,5 @@ def test_results_table(tmp_path):
     write(tmp_path / "c0/simul/score", 4.0, 21.0, {"AL": 5000.0, "LAAL": 5000.0})
     assert main(["--exp", "exp/st", "--decodes", f"test:0:{tmp_path / 'c0'}", "--out", str(out)]) == 0
     assert "|test|offline|n/a|n/a|4.00|21.0|5000.0|5000.0|n/a|n/a|" in out.read_text()
-    assert main(["--exp", "exp/st", "--decodes", f"test:0:{tmp_path / 'missing'}", "--out", str(out)]) == 1
+    missing = ["--exp", "exp/st", "--decodes", f"test:0:{tmp_path / 'missing'}", "--out", str(out)]
+    assert run_cli(PROG, main, missing) == 2  # bad input: one error line, status 2

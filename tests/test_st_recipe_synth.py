@@ -74,7 +74,8 @@ def test_quick_rerun_skips_finished_decodes(quick_run, script_env_module):
 
 
 def test_results_json_and_policy_tables(tmp_path):
-    from chunkssl.st.results import main
+    from chunkssl.fileio import run_cli
+    from chunkssl.st.results import PROG, main
 
     def score(sub, bleu, lat=None):
         (tmp_path / sub).mkdir(parents=True)
@@ -100,4 +101,4 @@ def test_results_json_and_policy_tables(tmp_path):
     md = out.read_text()
     assert "|test|640 ms waitk|n/a|n/a|30.00|60.0|" in md and "|test|offline|55.00|110.0|50.00|" in md
     assert md.endswith("## Notes\n\nby hand\n")  # hand-written notes survive
-    assert main(argv[:-4] + ["--policies", "la"]) == 1  # not NAME=SUBDIR
+    assert run_cli(PROG, main, argv[:-4] + ["--policies", "la"]) == 2  # not NAME=SUBDIR

@@ -12,7 +12,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from chunkssl.fileio import DataError
+from chunkssl.fileio import DataError, run_cli
+
+PROG = "chunkssl.st.bpe"
 
 
 def train_bpe(text: str | os.PathLike, model_prefix: str | os.PathLike, vocab_size: int,
@@ -47,21 +49,17 @@ def train_bpe(text: str | os.PathLike, model_prefix: str | os.PathLike, vocab_si
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
-    p = argparse.ArgumentParser(prog="chunkssl.st.bpe", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     p.add_argument("--text", required=True, help="Kaldi text file (utt-id then text)")
     p.add_argument("--model-prefix", required=True, help="output prefix: writes PREFIX.model and PREFIX.vocab")
     p.add_argument("--vocab-size", type=int, default=500)
     p.add_argument("--model-type", default="unigram", choices=("unigram", "bpe", "char", "word"))
     p.add_argument("--character-coverage", type=float, default=1.0)
     args = p.parse_args(argv)
-    try:
-        out = train_bpe(args.text, args.model_prefix, args.vocab_size, args.model_type, args.character_coverage)
-    except DataError as e:
-        print(f"chunkssl.st.bpe: error: {e}", file=sys.stderr)
-        return 1
-    print(f"chunkssl.st.bpe: wrote {out}")
+    out = train_bpe(args.text, args.model_prefix, args.vocab_size, args.model_type, args.character_coverage)
+    print(f"{PROG}: wrote {out}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(PROG, main))

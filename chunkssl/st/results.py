@@ -15,7 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from chunkssl.fileio import DataError, atomic_open, write_keeping_notes
+from chunkssl.fileio import DataError, atomic_open, run_cli, write_keeping_notes
+
+PROG = "chunkssl.st.results"
 
 
 def _load(path: Path) -> dict:
@@ -68,7 +70,7 @@ def result_rows(decodes: list[tuple[str, int, Path]], policies: list[tuple[str, 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
-    p = argparse.ArgumentParser(prog="chunkssl.st.results", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     p.add_argument("--exp", required=True, help="the ST experiment directory (for the header)")
     p.add_argument("--decodes", nargs="+", required=True, help="SET:CHUNK_MS:DECODE_DIR entries")
     p.add_argument("--out", required=True, help="the RESULTS.md to write")
@@ -79,23 +81,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     p.add_argument("--init", default="", help="the encoder initialisation, for the JSON rows")
     args = p.parse_args(argv)
-    try:
-        decodes = []
-        for spec in args.decodes:
-            parts = spec.split(":", 2)
-            if len(parts) != 3:
-                raise DataError(f"--decodes entry {spec!r} is not SET:CHUNK_MS:DIR")
-            decodes.append((parts[0], int(parts[1]), Path(parts[2])))
-        policies = [tuple(spec.split("=", 1)) for spec in args.policies]
-        if any(len(pol) != 2 for pol in policies):
-            raise DataError(f"--policies takes NAME=SUBDIR entries, got {args.policies}")
-        table = results_table(decodes, policies[0][1])
-        for name, sub in policies[1:]:
-            table += "\n" + results_table(decodes, sub, name)
-        sig = _load(decodes[0][2] / policies[0][1] / "score/result.json")
-    except (DataError, ValueError) as e:
-        print(f"chunkssl.st.results: error: {e}", file=sys.stderr)
-        return 1
+    decodes = []
+    for spec in args.decodes:
+        parts = spec.split(":", 2)
+        if len(parts) != 3 or not parts[1].lstrip("-").isdigit():
+            raise DataError(f"--decodes entry {spec!r} is not SET:CHUNK_MS:DIR")
+        decodes.append((parts[0], int(parts[1]), Path(parts[2])))
+    policies = [tuple(spec.split("=", 1)) for spec in args.policies]
+    if any(len(pol) != 2 for pol in policies):
+        raise DataError(f"--policies takes NAME=SUBDIR entries, got {args.policies}")
+    table = results_table(decodes, policies[0][1])
+    for name, sub in policies[1:]:
+        table += "\n" + results_table(decodes, sub, name)
+    sig = _load(decodes[0][2] / policies[0][1] / "score/result.json")
     text = (f"# ST results: {args.exp}\n\n" + (f"Command: `{args.command}`\n\n" if args.command else "")
             + "BLEU/chrF: sacrebleu on detokenised, case-sensitive output "
             f"(`{sig['bleu_signature']}`, `{sig['chrf_signature']}`). *full*: beam search over the whole "
@@ -107,9 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         with atomic_open(args.json, "w", encoding="utf-8") as f:
             json.dump({"command": args.command, "rows": result_rows(decodes, policies, args.init)}, f, indent=1)
             f.write("\n")
-    print(f"chunkssl.st.results: wrote {args.out}")
+    print(f"{PROG}: wrote {args.out}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(PROG, main))
