@@ -7,15 +7,28 @@ import subprocess
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, make_recipe
 
-SCRIPTS = ["egs2/TEMPLATE/st1/st.sh", "egs2/libritrans/st1/run.sh", "egs2/must_c/st1/run.sh"]
+SCRIPTS = ["egs2/TEMPLATE/st1/st.sh", "egs2/libritrans/st1/run.sh", "egs2/must_c/st1/run.sh",
+           "egs2/mini_synth/st1/run.sh"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_bash_syntax(script):
     proc = subprocess.run(["bash", "-n", str(REPO / script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("corpus", ["libritrans", "must_c", "mini_synth"])
+def test_every_st_recipe_takes_the_same_init_choice(corpus, tmp_path, script_env):
+    """--init asr|ssl|none picks the ST encoder's initialisation; anything else stops before any stage."""
+    assert "--init" in (REPO / "egs2" / corpus / "st1/run.sh").read_text()
+    recipe = make_recipe(tmp_path, corpus, "st1")
+    assert (recipe / "asr.sh").exists()  # setup.sh links asr.sh: the asr initialisation trains through it
+    run = subprocess.run(["bash", "run.sh", "--init", "wav2vec"], cwd=recipe, env=script_env,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and "--init is asr, ssl or none, not 'wav2vec'" in run.stderr
+    assert not (recipe / "data").exists() and not (recipe / "exp").exists()
 
 
 def test_st_sh_has_stages_3_to_7():

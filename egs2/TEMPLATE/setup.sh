@@ -30,6 +30,10 @@ link "$template/../../utils" utils
 for f in "$template/$task"/*.sh; do
   [ -e "$f" ] && link "$f" "$(basename "$f")"
 done
+if [ "$task" = st1 ]; then  # an ST encoder starts from an English ASR (asr.sh) or Chunk SSL (ssl.sh) model
+  link "$template/asr1/asr.sh" asr.sh
+  link "$template/ssl1/ssl.sh" ssl.sh
+fi
 if [ ! -e "$dir/local/data.sh" ]; then
   cat > "$dir/local/data.sh" <<'EOS'
 #!/usr/bin/env bash

@@ -8,7 +8,8 @@
 #   6: decoding of the test sets per chunk size: simultaneous decoding (st_simultaneous: cached streaming
 #      encoder, local agreement or --simul-opts "--policy waitk ..."; with its latency log), then
 #      full-utterance beam search (st_inference); done ones are skipped
-#   7: scoring (sacrebleu BLEU/chrF, AL/LAAL and computation-aware variants) and RESULTS.md
+#   7: scoring (sacrebleu BLEU/chrF, AL/LAAL and computation-aware variants): $st_exp/RESULTS.md and
+#      RESULTS.json (a run never writes the tracked RESULTS.md of the recipe: copy it there by hand)
 set -euo pipefail
 
 stage=1
@@ -41,7 +42,7 @@ maxlenratio=0.4             # at most 0.4 target tokens per encoder frame (40 ms
 inference_model=valid.acc.ave.pth
 results_note=""             # text put under the RESULTS.md table (run.sh passes its stage times)
 results_command=""          # command shown in RESULTS.md; default: this script's command line
-results_opts=""             # more chunkssl.st.results options, e.g. "--policies la=simul waitk=simul_waitk --json RESULTS.json"
+results_opts=""             # more chunkssl.st.results options, e.g. "--policies la=simul waitk=simul_waitk --init asr"
 help_message="Usage: $0 --src-lang en --tgt-lang fr --train-set <set> --valid-set <set> --test-sets '<set> ...' [--stage N]"
 
 cmdline_args="$*"
@@ -141,7 +142,7 @@ if run_stage 6 "decode $test_sets with chunks of $chunk_ms ms (0 = offline)"; th
   done
 fi
 
-if run_stage 7 "score $test_sets and write RESULTS.md"; then
+if run_stage 7 "score $test_sets and write $st_exp/RESULTS.md"; then
   dirs=()
   for s in $test_sets; do
     for c in $chunk_ms; do
@@ -162,9 +163,9 @@ if run_stage 7 "score $test_sets and write RESULTS.md"; then
     done
   done
   # shellcheck disable=SC2086
-  python -m chunkssl.st.results --exp "$st_exp" --decodes "${dirs[@]}" --out RESULTS.md \
+  python -m chunkssl.st.results --exp "$st_exp" --decodes "${dirs[@]}" --out "$st_exp/RESULTS.md" --json "$st_exp/RESULTS.json" \
     --command "${results_command:-$(basename "$0") ${cmdline_args:-}}" --note "$results_note" $results_opts
-  log "results: $(pwd)/RESULTS.md"
+  log "results: $(pwd)/$st_exp/RESULTS.md"
 fi
 
 log "Finished stages $stage..$stop_stage."

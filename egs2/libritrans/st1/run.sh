@@ -3,9 +3,14 @@
 # end to end in under 30 min on 2 cores (RESULTS.md lists the time of every phase):
 #   st.sh 1-2    data (speaker-disjoint train/dev/test) and fbank
 #   st.sh 3-4    sentencepiece token lists, shape files
-#   ssl          Chunk SSL pre-training of the tiny encoder on the train audio (ssl.sh stages 4-6) with
-#                BEST-RQ targets (a frozen random quantizer: no tokenizer to train); --ssl false skips it
-#   st.sh 5      ST training, encoder initialised from the Chunk SSL encoder (--init-param)
+#   init         what initialises the ST encoder (--init):
+#                  asr (default): an English CTC ASR of the same encoder trained on the train audio and its
+#                    English transcripts (asr.sh 3-5, conf/asr/chunk_conformer_tiny_ctc.yaml); --asr-pretrained
+#                    CKPT starts that ASR from another model's encoder (e.g. the mini_synth/st1 ASR, trained on
+#                    synthetic English: ../../mini_synth/st1/exp/asr_mini_synth_st/valid.loss.ave.pth)
+#                  ssl: Chunk SSL of the encoder on the train audio (ssl.sh 4-6) with BEST-RQ targets
+#                  none: from scratch
+#   st.sh 5      ST training, encoder initialised from that model (--init-param)
 #   st.sh 6      simultaneous (cached streaming encoder, local agreement) and full-utterance decoding
 #                with 640 and 1280 ms chunks and full context
 #   st.sh 7      BLEU/chrF/AL/LAAL and RESULTS.md
@@ -16,7 +21,9 @@ set -euo pipefail
 cmdline="$*"
 stage=1
 stop_stage=7
-ssl=true
+init=asr
+asr_epochs=20
+asr_pretrained=""
 ssl_epochs=4
 st_epochs=15
 . ./path.sh
@@ -29,15 +36,21 @@ st_opts=(--src-lang en --tgt-lang fr --train-set train --valid-set dev --test-se
 # same encoder sizes as conf/st/chunk_conformer_tiny.yaml, so the encoder loads into the ST model
 ssl_conf=$CHUNKSSL_ROOT/conf/ssl/chunk_conformer_tiny.yaml
 ssl_exp=exp/ssl_chunk_conformer_tiny_bestrq
-if $ssl; then
-  st_opts+=(--st-tag chunk_conformer_tiny_ssl --init-param "$ssl_exp/valid.acc.best.pth:encoder:encoder")
-else
-  st_opts+=(--st-tag chunk_conformer_tiny_scratch)
+asr_conf=$CHUNKSSL_ROOT/conf/asr/chunk_conformer_tiny_ctc.yaml
+asr_tag=chunk_conformer_tiny_ctc${asr_pretrained:+_pre}
+case $init in
+  asr) st_opts+=(--st-tag "chunk_conformer_tiny_$asr_tag" --init-param "exp/asr_$asr_tag/valid.loss.ave.pth:encoder:encoder") ;;
+  ssl) st_opts+=(--st-tag chunk_conformer_tiny_ssl --init-param "$ssl_exp/valid.acc.best.pth:encoder:encoder") ;;
+  none) st_opts+=(--st-tag chunk_conformer_tiny_scratch) ;;
+  *) echo "run.sh: --init is asr, ssl or none, not '$init'" >&2; exit 1 ;;
+esac
+if [ -n "$asr_pretrained" ] && [ ! -e "$asr_pretrained" ]; then
+  echo "run.sh: --asr-pretrained $asr_pretrained not found (run that recipe first)" >&2; exit 1
 fi
 
 # One line per phase, kept across invocations (a later --stage 7 still reports every phase):
 # order <TAB> name <TAB> wall s <TAB> CPU s (user+sys of its processes) <TAB> load averages at its end
-times_file=exp/run_times.$($ssl && echo ssl || echo scratch).tsv
+times_file=exp/run_times.$init${asr_pretrained:+_pre}.tsv
 # cpu_now: cpu = CPU seconds (user + sys) of this shell's finished children; `times` must run in this
 # shell, not in a $(...) subshell, which has no children of its own
 cpu_now() {
@@ -64,7 +77,12 @@ mmss() { printf '%d min %02d s' $(($1 / 60)) $(($1 % 60)); }
 
 phase 1 "st.sh 1-2: data, fbank" 1 2 ./st.sh "${st_opts[@]}" --stage "$(from 1)" --stop-stage "$(to 2)" "$@"
 phase 2 "st.sh 3-4: token lists, shapes" 3 4 ./st.sh "${st_opts[@]}" --stage "$(from 3)" --stop-stage "$(to 4)" "$@"
-if $ssl; then
+if [ "$init" = asr ]; then
+  phase 3 "asr.sh 3-5: English CTC ASR ($asr_epochs epochs)" 5 5 \
+    ./asr.sh --train-set train --valid-set dev --test-sets test --nj 2 --token-type bpe --nbpe 200 \
+      --asr-config "$asr_conf" --asr-tag "$asr_tag" --pretrained-model "$asr_pretrained" \
+      --asr-train-opts "--max_epoch $asr_epochs" --stage 3 --stop-stage 5
+elif [ "$init" = ssl ]; then
   phase 3 "ssl.sh 4-6: BEST-RQ targets, Chunk SSL ($ssl_epochs epochs)" 5 5 \
     ./ssl.sh --stage 4 --stop-stage 6 --train-set train --valid-set dev --nj 2 --tokenizers bestrq \
       --ssl-tokenizer bestrq --analyze false --ssl-config "$ssl_conf" \
@@ -73,8 +91,12 @@ fi
 phase 4 "st.sh 5: ST training ($st_epochs epochs)" 5 5 ./st.sh "${st_opts[@]}" --stage 5 --stop-stage 5 "$@"
 phase 5 "st.sh 6: decoding" 6 6 ./st.sh "${st_opts[@]}" --stage 6 --stop-stage 6 "$@"
 if [ "$stop_stage" -ge 7 ]; then
-  init="from scratch"
-  $ssl && init="initialised from the Chunk SSL encoder (conf/ssl/chunk_conformer_tiny.yaml, BEST-RQ targets, $ssl_epochs epochs on the train audio, batch 8)"
+  case $init in
+    asr) init="initialised from an English CTC ASR encoder (conf/asr/chunk_conformer_tiny_ctc.yaml, $asr_epochs epochs on the train audio and English transcripts"
+         init+="${asr_pretrained:+, itself started from $asr_pretrained})" ;;
+    ssl) init="initialised from the Chunk SSL encoder (conf/ssl/chunk_conformer_tiny.yaml, BEST-RQ targets, $ssl_epochs epochs on the train audio, batch 8)" ;;
+    none) init="from scratch" ;;
+  esac
   note="Setup: train 407 utterances (0.53 h, at most 20 s), dev 30, test 51 of held-out speakers (local/data.sh). "
   note+="ST model conf/st/chunk_conformer_tiny.yaml (4 x 96 chunk conformer, dynamic chunks 160-1280 ms, "
   note+="2-layer decoder, auxiliary ASR CTC weight 0.3), $st_epochs epochs, encoder $init; "
