@@ -205,8 +205,13 @@ def test_wait_k_cli_writes_scoreable_logs(st_model):
                                  "--feats-scp", str(scp), "--out-dir", str(out), "--chunk-ms", "160",
                                  "--beam-size", "1", "--maxlenratio", "0.3", "--policy", "waitk", "--wait-k", "3",
                                  "--token-rate", "12.5"]) == 0  # 2 tokens per 160 ms chunk
-    events = json.loads((out / "events.jsonl").read_text())["events"]
+    record = json.loads((out / "events.jsonl").read_text(encoding="utf-8"))
+    events = record["events"]
     counts = [len(committed) for _, committed, final in events if not final]
+    # each event's partial is its committed prefix as text, at the same source time; the last is the output
+    assert [ms for ms, _ in record["partials"]] == [e[0] for e in events]
+    assert record["partials"][-1][1] == (out / "text").read_text(encoding="utf-8").split(" ", 1)[1].rstrip("\n")
+    assert all(text == "" for (_, text), n in zip(record["partials"], counts) if n == 0)
     # nothing before 3 chunks, then at most 2 more tokens per chunk
     assert counts[:2] == [0, 0]
     assert all(n <= 2 * (i - 2) for i, n in enumerate(counts, start=1) if i >= 3)

@@ -16,7 +16,9 @@ the end with full context (the offline latency reference). Writes, atomically:
 - ``D/latency.jsonl``: per utterance ``{"id", "source_length", "delays", "elapsed"}`` in ms, one
   delay per output word (source consumed when the word was completely committed) and
   ``elapsed`` = delay + compute spent on the utterance so far, for ``score_st --latency-log``;
-- ``D/events.jsonl``: per utterance the commit events ``[source_ms, committed token ids, final]``.
+- ``D/events.jsonl``: per utterance the commit events ``[source_ms, committed token ids, final]`` and
+  ``partials``, the committed translation as text at each of those times (``[source_ms, text]``): what a
+  listener would have seen, when.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from chunkssl.chunking import chunk_frames, parse_chunk_ms
 from chunkssl.fileio import DataError, atomic_open, run_cli
 from chunkssl.st.cli import add_model_args, read_feats
 from chunkssl.st.policy import WaitK
-from chunkssl.st.translate import load_speech2text, set_chunking, translate_simultaneous
+from chunkssl.st.translate import detokenize, load_speech2text, set_chunking, translate_simultaneous
 
 PROG = "st_simultaneous"
 OFFLINE_CHUNK = 10 ** 9  # one decoding step at the end of the input
@@ -71,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
                                              cached=False if args.reencode else None)
                 ft.write(f"{utt} {res.text}\n")
                 fl.write(json.dumps(res.latency_record(utt)) + "\n")
-                fe.write(json.dumps({"id": utt, "events": res.events}) + "\n")
+                partials = [[ms, detokenize(s2t, ids)] for ms, ids, _ in res.events]
+                fe.write(json.dumps({"id": utt, "events": res.events, "partials": partials}, ensure_ascii=False)
+                         + "\n")
                 n += 1
     except ValueError as e:  # a chunk size or model the decoder cannot use: reported as bad input
         if isinstance(e, DataError):
