@@ -39,7 +39,7 @@ ssl_exp=exp/ssl_chunk_conformer_tiny_bestrq
 asr_conf=$CHUNKSSL_ROOT/conf/asr/chunk_conformer_tiny_ctc.yaml
 asr_tag=chunk_conformer_tiny_ctc${asr_pretrained:+_pre}
 case $init in
-  asr) st_opts+=(--st-tag "chunk_conformer_tiny_$asr_tag" --init-param "exp/asr_$asr_tag/valid.loss.ave.pth:encoder:encoder") ;;
+  asr) st_opts+=(--st-tag "chunk_conformer_tiny_asr${asr_pretrained:+_pre}" --init-param "exp/asr_$asr_tag/valid.loss.ave.pth:encoder:encoder") ;;
   ssl) st_opts+=(--st-tag chunk_conformer_tiny_ssl --init-param "$ssl_exp/valid.acc.best.pth:encoder:encoder") ;;
   none) st_opts+=(--st-tag chunk_conformer_tiny_scratch) ;;
   *) echo "run.sh: --init is asr, ssl or none, not '$init'" >&2; exit 1 ;;
