@@ -163,8 +163,8 @@ if run_stage 7 "score $test_sets and write $st_exp/RESULTS.md"; then
     done
   done
   # shellcheck disable=SC2086
-  python -m chunkssl.st.results --exp "$st_exp" --decodes "${dirs[@]}" --out "$st_exp/RESULTS.md" --json "$st_exp/RESULTS.json" \
-    --command "${results_command:-$(basename "$0") ${cmdline_args:-}}" --note "$results_note" $results_opts
+  python -m chunkssl.st.results --exp "$st_exp" --decodes "${dirs[@]}" --out "$st_exp/RESULTS.md" \
+    --json "$st_exp/RESULTS.json" --command "${results_command:-$(basename "$0") ${cmdline_args:-}}" --note "$results_note" $results_opts
   log "results: $(pwd)/$st_exp/RESULTS.md"
 fi
 

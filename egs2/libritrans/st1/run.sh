@@ -92,14 +92,14 @@ phase 4 "st.sh 5: ST training ($st_epochs epochs)" 5 5 ./st.sh "${st_opts[@]}" -
 phase 5 "st.sh 6: decoding" 6 6 ./st.sh "${st_opts[@]}" --stage 6 --stop-stage 6 "$@"
 if [ "$stop_stage" -ge 7 ]; then
   case $init in
-    asr) init="initialised from an English CTC ASR encoder (conf/asr/chunk_conformer_tiny_ctc.yaml, $asr_epochs epochs on the train audio and English transcripts"
-         init+="${asr_pretrained:+, itself started from $asr_pretrained})" ;;
-    ssl) init="initialised from the Chunk SSL encoder (conf/ssl/chunk_conformer_tiny.yaml, BEST-RQ targets, $ssl_epochs epochs on the train audio, batch 8)" ;;
-    none) init="from scratch" ;;
+    asr) init_text="initialised from an English CTC ASR encoder (conf/asr/chunk_conformer_tiny_ctc.yaml, $asr_epochs epochs on the train audio and English transcripts"
+         init_text+="${asr_pretrained:+, itself started from $asr_pretrained})" ;;
+    ssl) init_text="initialised from the Chunk SSL encoder (conf/ssl/chunk_conformer_tiny.yaml, BEST-RQ targets, $ssl_epochs epochs on the train audio, batch 8)" ;;
+    none) init_text="from scratch" ;;
   esac
   note="Setup: train 407 utterances (0.53 h, at most 20 s), dev 30, test 51 of held-out speakers (local/data.sh). "
   note+="ST model conf/st/chunk_conformer_tiny.yaml (4 x 96 chunk conformer, dynamic chunks 160-1280 ms, "
-  note+="2-layer decoder, auxiliary ASR CTC weight 0.3), $st_epochs epochs, encoder $init; "
+  note+="2-layer decoder, auxiliary ASR CTC weight 0.3), $st_epochs epochs, encoder $init_text; "
   note+="sentencepiece unigram 300 (fr) / 200 (en). Decoding: maxlenratio 0.5, beam 3 (full), beam 1 at each "
   note+="simultaneous step (cached streaming encoder, local agreement)."$'\n\n'
   note+="Time of each phase, from the last run.sh that ran it ($(nproc --all) CPU cores; OMP_NUM_THREADS="
