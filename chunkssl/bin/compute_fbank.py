@@ -8,6 +8,11 @@ utt2num_frames, cmvn_stats.npz (ESPnet GlobalMVN stats_file), cmvn.ark (Kaldi st
 dir itself (no wav.scp/segments: features are per utterance). Paths inside feats.scp are written
 as given on the command line (relative paths are relative to the current directory, as in Kaldi).
 
+--raw (training on raw audio, ``--feats_type raw``) computes the same fbank for the statistics but
+writes no archive: audio.scp (chunkssl.audio_scp: utterance, segment times, wav.scp entry) takes the
+place of feats.scp, with utt2num_samples (at --sample-rate) beside utt2num_frames; the disk used is
+that of the manifests.
+
 With --nj N > 1 the utterance list is split with utils/split_scp.py into OUT/splitN/JOB/utts.scp
 and `run.pl JOB=1:N OUT/log/fbank.JOB.log python -m chunkssl.bin.compute_fbank --job-list ...`
 computes each part; the results are then merged. With --nj 1 everything runs in this process.
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -37,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from chunkssl import audio_scp
 from chunkssl.audio import DEFAULT_SAMPLE_RATE
 from chunkssl.datadir import DataDir, load_data_dir
 from chunkssl.features import CmvnStats, FbankOptions, TooShortError, fbank
@@ -54,24 +61,31 @@ class JobResult:
     scp: list[tuple[str, str]] = field(default_factory=list)
     frames: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    samples: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _warn(msg: str) -> None:
     print(f"{PROG}: warning: {msg}", file=sys.stderr, flush=True)
 
 
-def compute_job(data: DataDir, utt_ids: list[str], ark: Path, sample_rate: int, opts: FbankOptions,
+def compute_job(data: DataDir, utt_ids: list[str], ark: Path | None, sample_rate: int, opts: FbankOptions,
                 skip_bad: bool = False) -> JobResult:
-    """Compute features of ``utt_ids`` into ``ark`` (renamed into place only when all are written)."""
+    """Compute features of ``utt_ids`` into ``ark`` (renamed into place only when all are written).
+
+    ``ark`` None (``--raw``): the features only feed the statistics; the result lists audio.scp lines.
+    """
     import kaldiio
     from tqdm import tqdm
 
     result = JobResult(CmvnStats(opts.num_mel_bins))
     wav_scp = data.path / "wav.scp"
-    with atomic_open(ark, "wb") as f:
-        for utt in tqdm(utt_ids, desc=f"fbank {ark.name}", unit="utt", disable=None, file=sys.stderr):
+    segments = data.segments or {}
+    with (atomic_open(ark, "wb") if ark is not None else open(os.devnull, "wb")) as f:
+        desc = f"fbank {ark.name}" if ark is not None else f"fbank stats {data.path}"
+        for utt in tqdm(utt_ids, desc=desc, unit="utt", disable=None, file=sys.stderr):
             try:
-                feats = fbank(data.load_audio(utt, sample_rate), sample_rate, opts).numpy()
+                wave = data.load_audio(utt, sample_rate)
+                feats = fbank(wave, sample_rate, opts).numpy()
             except TooShortError as e:
                 where = f"{wav_scp}: utterance {utt!r} ({data.wav[data.wav_key(utt)]})"
                 _warn(f"skipping {where}: {e}")
@@ -83,9 +97,14 @@ def compute_job(data: DataDir, utt_ids: list[str], ark: Path, sample_rate: int, 
                 _warn(f"skipping bad utterance: {e}")
                 result.skipped.append((utt, str(e).replace("\n", " ")))
                 continue
-            f.write(f"{utt} ".encode("utf-8"))
-            result.scp.append((utt, f"{ark}:{f.tell()}"))
-            kaldiio.save_mat(f, np.ascontiguousarray(feats, dtype=np.float32))
+            if ark is None:
+                line = audio_scp.format_line(utt, data.wav[data.wav_key(utt)], segments.get(utt))
+                result.scp.append((utt, line.split(" ", 1)[1]))
+                result.samples.append((utt, str(len(wave))))
+            else:
+                f.write(f"{utt} ".encode("utf-8"))
+                result.scp.append((utt, f"{ark}:{f.tell()}"))
+                kaldiio.save_mat(f, np.ascontiguousarray(feats, dtype=np.float32))
             result.frames.append((utt, str(feats.shape[0])))
             result.stats.add(feats)
     return result
@@ -94,6 +113,7 @@ def compute_job(data: DataDir, utt_ids: list[str], ark: Path, sample_rate: int, 
 def save_job_result(result: JobResult, job_dir: Path) -> None:
     """Write a job's side outputs; its feats.scp goes last and marks the job complete."""
     write_kv(job_dir / "utt2num_frames", result.frames)
+    write_kv(job_dir / "utt2num_samples", result.samples)
     write_kv(job_dir / "skipped_utts", result.skipped)
     result.stats.save_npz(job_dir / "cmvn_stats.npz")
     write_kv(job_dir / "feats.scp", result.scp)
@@ -106,10 +126,11 @@ def load_job_result(job_dir: Path) -> JobResult:
         return read_kv(path) if path.stat().st_size else []
 
     return JobResult(CmvnStats.load_npz(job_dir / "cmvn_stats.npz"), kv("feats.scp"), kv("utt2num_frames"),
-                     kv("skipped_utts"))
+                     kv("skipped_utts"), kv("utt2num_samples"))
 
 
-def fingerprint(data_dir: Path, sample_rate: int, opts: FbankOptions, nj: int, skip_bad: bool) -> str:
+def fingerprint(data_dir: Path, sample_rate: int, opts: FbankOptions, nj: int, skip_bad: bool,
+                raw: bool = False) -> str:
     """Digest of the data dir's files and the options: equal digests mean a rerun would redo the same work."""
     h = hashlib.sha256()
     for name in ("wav.scp", "segments", "text", "utt2spk", "spk2utt"):
@@ -117,7 +138,7 @@ def fingerprint(data_dir: Path, sample_rate: int, opts: FbankOptions, nj: int, s
         h.update(f"{name}\0".encode())
         h.update(path.read_bytes() if path.is_file() else b"<absent>")
     options = {"sample_rate": sample_rate, "fbank": opts.as_dict(), "nj": nj, "skip_bad": skip_bad,
-               "data_dir": str(data_dir.resolve())}
+               "data_dir": str(data_dir.resolve()), "raw": raw}
     return json.dumps({"inputs_sha256": h.hexdigest(), **options}, sort_keys=True)
 
 
@@ -141,6 +162,8 @@ def run_parallel(args: argparse.Namespace, data: DataDir, out: Path, nj: int) ->
            "--ark", str(out / "feats.JOB.ark"), "--sample-rate", str(args.sample_rate), "--dither", str(args.dither)]
     if args.skip_bad:
         job.append("--skip-bad")
+    if args.raw:
+        job.append("--raw")
     log = out / "log" / "fbank.JOB.log"
     status = run_job_array(cmd, nj, log, job)
     failed = [j for j in range(1, nj + 1) if not (split_dir / str(j) / "feats.scp").is_file()]
@@ -153,15 +176,20 @@ def run_parallel(args: argparse.Namespace, data: DataDir, out: Path, nj: int) ->
     return [load_job_result(p.parent) for p in parts]
 
 
-def finish(out: Path, data: DataDir, results: list[JobResult], opts: FbankOptions) -> tuple[int, int, int]:
-    """Merge job results into out-dir; feats.scp is written last. Returns (utts, frames, skipped)."""
+def finish(out: Path, data: DataDir, results: list[JobResult], opts: FbankOptions,
+           raw: bool = False) -> tuple[int, int, int]:
+    """Merge job results into out-dir; feats.scp (audio.scp with ``raw``) is written last.
+
+    Returns (utts, frames, skipped).
+    """
     stats = CmvnStats(opts.num_mel_bins)
-    scp, frames, skipped = [], [], []
+    scp, frames, skipped, samples = [], [], [], []
     for r in results:
         stats.merge(r.stats)
         scp += r.scp
         frames += r.frames
         skipped += r.skipped
+        samples += r.samples
     if not scp:
         raise DataError(f"no features were computed for {data.path} (all {len(skipped)} utterances were "
                         f"skipped; see the warnings above)")
@@ -181,7 +209,11 @@ def finish(out: Path, data: DataDir, results: list[JobResult], opts: FbankOption
         write_kv(out / "skipped_utts", sorted(skipped))
     else:
         (out / "skipped_utts").unlink(missing_ok=True)
-    write_kv(out / "feats.scp", sorted(scp))
+    if raw:
+        write_kv(out / "utt2num_samples", sorted(samples))
+        audio_scp.write_audio_scp(out / "audio.scp", [f"{u} {v}" for u, v in scp])
+    else:
+        write_kv(out / "feats.scp", sorted(scp))
     return len(scp), stats.count, len(skipped)
 
 
@@ -202,7 +234,7 @@ def run_job_mode(args: argparse.Namespace, opts: FbankOptions) -> None:
     if unknown:
         raise DataError(f"{job_list}: utterance(s) {', '.join(map(repr, unknown[:5]))} are not in {data.path}; "
                         f"rerun {PROG} without --job-list to redo the split")
-    result = compute_job(data, utts, Path(args.ark), args.sample_rate, opts, args.skip_bad)
+    result = compute_job(data, utts, None if args.raw else Path(args.ark), args.sample_rate, opts, args.skip_bad)
     save_job_result(result, job_list.parent)
 
 
@@ -217,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dither", type=float, default=0.0, help="Kaldi dither (0 = deterministic features)")
     p.add_argument("--skip-bad", action="store_true", help="leave out unreadable utterances with a warning")
     p.add_argument("--force", action="store_true", help="recompute even if a matching completed run exists")
+    p.add_argument("--raw", action="store_true",
+                   help="write audio.scp and the statistics, no feature archive (training on raw audio)")
     p.add_argument("--job-list", help=argparse.SUPPRESS)
     p.add_argument("--ark", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -225,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = FbankOptions(dither=args.dither)
     try:
         if args.job_list:
-            if not args.ark:
+            if not args.ark and not args.raw:
                 p.error("--job-list needs --ark")
             run_job_mode(args, opts)
             return 0
@@ -236,23 +270,26 @@ def main(argv: list[str] | None = None) -> int:
         nj = min(args.nj, len(data.utt_ids))
         if nj < args.nj:
             _warn(f"only {nj} utterances in {args.data_dir}; using --nj {nj}")
-        stamp = fingerprint(args.data_dir, args.sample_rate, opts, nj, args.skip_bad)
+        stamp = fingerprint(args.data_dir, args.sample_rate, opts, nj, args.skip_bad, args.raw)
         done = out / ".done"
-        if not args.force and done.is_file() and (out / "feats.scp").is_file() and done.read_text() == stamp:
+        listing = out / ("audio.scp" if args.raw else "feats.scp")
+        if not args.force and done.is_file() and listing.is_file() and done.read_text() == stamp:
             print(f"{PROG}: {out} is already complete for these inputs; nothing to do (--force redoes it)")
             return 0
         out.mkdir(parents=True, exist_ok=True)
         # Invalidate the old result before any ark it points into is replaced.
         done.unlink(missing_ok=True)
         (out / "feats.scp").unlink(missing_ok=True)
+        (out / "audio.scp").unlink(missing_ok=True)
         # Old arks go too, and temp files a killed run left behind (atomic_open names them .NAME.*.tmp).
         for old in [*out.glob("feats*.ark"), *out.glob(".*.tmp")]:
             old.unlink()
         if nj == 1:
-            results = [compute_job(data, data.utt_ids, out / "feats.ark", args.sample_rate, opts, args.skip_bad)]
+            ark = None if args.raw else out / "feats.ark"
+            results = [compute_job(data, data.utt_ids, ark, args.sample_rate, opts, args.skip_bad)]
         else:
             results = run_parallel(args, data, out, nj)
-        n_utts, n_frames, n_skipped = finish(out, data, results, opts)
+        n_utts, n_frames, n_skipped = finish(out, data, results, opts, args.raw)
         _write_text(done, stamp)
     except RuntimeError as e:  # a failed job: reported as bad input, in one line
         raise DataError(str(e)) from e
