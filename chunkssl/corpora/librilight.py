@@ -205,8 +205,9 @@ def run_jobs(src: Path, subsets: list[str], max_sec: float, min_sec: float, nj: 
     log_dir.mkdir(parents=True, exist_ok=True)
     for old in log_dir.glob("prep.*.log"):
         old.unlink()  # a log of an earlier run must not be mistaken for this one's
-    job = [sys.executable, "-m", "chunkssl.corpora.librilight", "--src", str(src.resolve()), "--out",
-           str(parts), "--subsets", *subsets, "--max-seg-sec", repr(max_sec), "--min-seg-sec", repr(min_sec),
+    parts = parts.resolve()  # the jobs may start elsewhere (slurm.pl)
+    job = [sys.executable, "-m", "chunkssl.corpora.librilight", "--src", str(src.resolve()), "--out", str(parts),
+           "--subsets", *subsets, "--max-seg-sec", repr(max_sec), "--min-seg-sec", repr(min_sec),
            "--nj", str(nj), "--job", "JOB", "--parts-dir", str(parts)]
     status = run_job_array(job_launcher(cmd), nj, log, job)
     failed = [j for j in range(1, nj + 1) if not (parts / f"part.{j}.jsonl").is_file()]
