@@ -42,7 +42,7 @@ class Segment:
     end: float  # -1 means "to the end of the recording"
 
 
-def _where(utt_id: str | None, source: str | None) -> str:
+def problem_prefix(utt_id: str | None, source: str | None) -> str:
     """Prefix naming the data file and utterance a problem came from."""
     parts = [p for p in (source, f"utterance {utt_id!r}" if utt_id is not None else None) if p]
     return ": ".join(parts) + ": " if parts else ""
@@ -110,7 +110,7 @@ def read_audio(entry: str, utt_id: str | None = None, source: str | None = None)
     ``utt_id`` and ``source`` (e.g. ``data/train/wav.scp``) only make error messages name the
     offending utterance and file.
     """
-    where = _where(utt_id, source)
+    where = problem_prefix(utt_id, source)
     entry = entry.strip()
     if is_pipe(entry):
         command = entry[:-1].strip()
@@ -136,7 +136,7 @@ def read_audio(entry: str, utt_id: str | None = None, source: str | None = None)
 def cut_segment(wave: np.ndarray, sample_rate: int, segment: Segment, utt_id: str | None = None,
                 source: str | None = None) -> np.ndarray:
     """Slice ``segment`` out of a recording, clipping a small overshoot past its end."""
-    where = _where(utt_id, source)
+    where = problem_prefix(utt_id, source)
     duration = len(wave) / sample_rate
     if segment.start < 0:
         raise DataError(f"{where}segment start {segment.start} is negative; fix the segments file")

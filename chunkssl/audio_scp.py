@@ -24,7 +24,7 @@ from typing import Iterator
 import numpy as np
 import soundfile as sf
 
-from chunkssl.audio import FIX_HINT, Segment, _where, cut_segment, is_pipe, read_audio, resample
+from chunkssl.audio import FIX_HINT, Segment, cut_segment, is_pipe, problem_prefix, read_audio, resample
 from chunkssl.fileio import DataError, atomic_open
 
 #: ESPnet data type names handled here: ``audio_16000`` reads at 16 kHz.
@@ -58,10 +58,10 @@ def _read_file_segment(path: str, segment: Segment, utt_id: str, source: str | N
     except DataError:
         raise
     except (sf.SoundFileError, RuntimeError, TypeError, ValueError, EOFError) as e:
-        raise DataError(f"{_where(utt_id, source)}cannot read {path!r} ({e}); {FIX_HINT}") from e
+        raise DataError(f"{problem_prefix(utt_id, source)}cannot read {path!r} ({e}); {FIX_HINT}") from e
     wave = np.ascontiguousarray(data[:, 0])
     if not np.isfinite(wave).all():
-        raise DataError(f"{_where(utt_id, source)}audio from {path!r} has non-finite samples (NaN or inf); {FIX_HINT}")
+        raise DataError(f"{problem_prefix(utt_id, source)}audio from {path!r} has non-finite samples (NaN or inf); {FIX_HINT}")
     return wave, rate
 
 

@@ -88,3 +88,34 @@ def tiny_asr(tmp_path_factory) -> dict:
     from tiny_asr import train_tiny_asr
 
     return train_tiny_asr(tmp_path_factory.mktemp("tiny_asr"))
+
+
+def real_speech_dir(root: Path, num_lt: int = 6, num_fsdd: int = 3) -> Path:
+    """``root/data``: real speech, Libri-Trans FLAC files (the first two cut into two segments each) and FSDD WAVs at 8 kHz."""
+    import soundfile as sf
+
+    lt = sorted((shared_corpus("libritrans") / "audio_files").glob("*.flac"))[:num_lt]
+    fsdd = sorted((shared_corpus("fsdd") / "recordings").glob("*.wav"))[:num_fsdd]
+    d = root / "data"
+    d.mkdir()
+    wav, seg, utt2spk = [], [], []
+    for i, f in enumerate(lt):
+        rec = f"lt{i}"
+        wav.append(f"{rec} {f}")
+        if i < 2:  # segments of one recording, the second starting mid-file (read by seeking)
+            dur = sf.info(str(f)).duration
+            for j, (a, b) in enumerate([(0.0, round(dur / 2, 2)), (round(dur / 3, 2), -1)]):
+                seg.append(f"{rec}-{j} {rec} {a} {b}")
+                utt2spk.append(f"{rec}-{j} spk")
+        else:
+            seg.append(f"{rec}-0 {rec} 0 -1")
+            utt2spk.append(f"{rec}-0 spk")
+    for i, f in enumerate(fsdd):
+        wav.append(f"fsdd{i} {f}")
+        seg.append(f"fsdd{i}-0 fsdd{i} 0 -1")
+        utt2spk.append(f"fsdd{i}-0 spk")
+    (d / "wav.scp").write_text("".join(f"{x}\n" for x in sorted(wav)))
+    (d / "segments").write_text("".join(f"{x}\n" for x in sorted(seg)))
+    (d / "utt2spk").write_text("".join(f"{x}\n" for x in sorted(utt2spk)))
+    (d / "spk2utt").write_text("spk " + " ".join(sorted(u.split()[0] for u in utt2spk)) + "\n")
+    return d

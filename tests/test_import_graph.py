@@ -16,9 +16,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "chunkssl"
 
 # bottom to top; a unit may import units of its own layer (no cycles) and of the layers below it
 LAYERS: list[tuple[str, set[str]]] = [
-    ("foundations", {"fileio", "audio", "features", "datadir", "checkpoint", "saved_config", "metrics",
+    ("foundations", {"fileio", "audio", "audio_scp", "features", "datadir", "checkpoint", "saved_config", "metrics",
                      "corpora", "synth"}),
-    ("models", {"cada", "chunking", "masking", "losses", "encoder", "fsq", "espnet_glue"}),
+    ("models", {"cada", "chunking", "masking", "losses", "encoder", "frontend", "fsq", "espnet_glue"}),
     ("search", {"search"}),
     ("tasks", {"asr", "ssl"}),
     ("streaming", {"streaming"}),

@@ -22,36 +22,7 @@ from chunkssl.datadir import load_data_dir
 from chunkssl.features import CmvnStats, fbank
 from chunkssl.fileio import DataError, read_kv
 from chunkssl.frontend import KaldiFbankFrontend, fbank_lengths
-from conftest import shared_corpus
-
-
-def _data_dir(root: Path) -> Path:
-    """A data dir of real speech: 6 Libri-Trans FLAC files, two of them cut into segments, and 3 FSDD WAVs at 8 kHz."""
-    lt = sorted((shared_corpus("libritrans") / "audio_files").glob("*.flac"))[:6]
-    fsdd = sorted((shared_corpus("fsdd") / "recordings").glob("*.wav"))[:3]
-    d = root / "data"
-    d.mkdir()
-    wav, seg, utt2spk = [], [], []
-    for i, f in enumerate(lt):
-        rec = f"lt{i}"
-        wav.append(f"{rec} {f}")
-        if i < 2:  # segments of one recording, the second starting mid-file (read by seeking)
-            dur = sf.info(str(f)).duration
-            for j, (a, b) in enumerate([(0.0, round(dur / 2, 2)), (round(dur / 3, 2), -1)]):
-                seg.append(f"{rec}-{j} {rec} {a} {b}")
-                utt2spk.append(f"{rec}-{j} spk")
-        else:
-            seg.append(f"{rec}-0 {rec} 0 -1")
-            utt2spk.append(f"{rec}-0 spk")
-    for i, f in enumerate(fsdd):
-        wav.append(f"fsdd{i} {f}")
-        seg.append(f"fsdd{i}-0 fsdd{i} 0 -1")
-        utt2spk.append(f"fsdd{i}-0 spk")
-    (d / "wav.scp").write_text("".join(f"{x}\n" for x in sorted(wav)))
-    (d / "segments").write_text("".join(f"{x}\n" for x in sorted(seg)))
-    (d / "utt2spk").write_text("".join(f"{x}\n" for x in sorted(utt2spk)))
-    (d / "spk2utt").write_text("spk " + " ".join(sorted(u.split()[0] for u in utt2spk)) + "\n")
-    return d
+from conftest import real_speech_dir
 
 
 def _compute(data: Path, out: Path, *extra: str) -> None:
@@ -62,7 +33,7 @@ def _compute(data: Path, out: Path, *extra: str) -> None:
 @pytest.fixture(scope="module")
 def dumps(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("raw")
-    data = _data_dir(root)
+    data = real_speech_dir(root)
     _compute(data, root / "fbank")
     _compute(data, root / "raw", "--raw")
     return dict(data=data, fbank=root / "fbank", raw=root / "raw")

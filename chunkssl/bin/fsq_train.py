@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
+import chunkssl.espnet_glue  # noqa: F401  (the audio_<rate> data type, for --frontend kaldi_fbank)
 from chunkssl.fileio import run_cli
 from chunkssl.fsq.task import FSQTask
 

@@ -5,6 +5,9 @@ for valid), shape files ``utt2num_frames``. Normalisation uses ``--cmvn_stats`` 
 ``cmvn_stats.npz``, ESPnet GlobalMVN format) copied into the model's buffers, so no collect-stats pass
 is needed; ``--collect_stats true`` still works and writes ``<output_dir>/train/feats_stats.npz`` in
 the same format, which may then be given as ``--cmvn_stats``.
+
+Raw audio (``--feats_type raw`` in ssl1): ``--frontend kaldi_fbank`` and ``audio.scp,speech,audio_16000``
+data; the model computes the fbank of each batch (the checkpoint is the same as with dumped fbank).
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from typing import Callable, Collection, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
+from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.tasks.abs_task import AbsTask
+from espnet2.train.class_choices import ClassChoices
 from espnet2.train.collate_fn import CommonCollateFn
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str_or_none
 
+from chunkssl.frontend import KaldiFbankFrontend
 from chunkssl.fsq.rvq import ResidualVQ
 from chunkssl.fsq.quantizer import resolve_levels
 from chunkssl.fsq.tokenizer import FSQTokenizer
@@ -35,11 +41,15 @@ def rvq_conf_with_defaults(rvq_conf: dict) -> dict:
     return {name: rvq_conf.get(name, p.default) for name, p in params.items() if name != "self"}
 
 
+frontend_choices = ClassChoices("frontend", classes=dict(kaldi_fbank=KaldiFbankFrontend), type_check=AbsFrontend,
+                                default=None, optional=True)
+
+
 class FSQTask(AbsTask):
     """Train :class:`FSQTokenizer` (FSQ or RVQ bottleneck) on fbank reconstruction."""
 
     num_optimizers: int = 1
-    class_choices_list = []
+    class_choices_list = [frontend_choices]
 
     @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -52,12 +62,14 @@ class FSQTask(AbsTask):
         )
         group.add_argument(
             "--model_conf", action=NestedDictAction, default=dict(),
-            help="FSQTokenizer arguments, e.g. levels (preset name 1k/64k/6m/791m, a list, or a list of "
+            help="FSQTokenizer arguments (but frontend, built from --frontend), e.g. levels (preset name 1k/64k/6m/791m, a list, or a list of "
                  "groups), input_dim, stack, hidden, num_blocks, kernel_size, dropout, loss (mse|l1), "
                  "quantizer (fsq|rvq) and, for rvq, rvq_conf (chunkssl.fsq.rvq.ResidualVQ arguments: "
                  "num_codebooks, codebook_size, dim, decay, epsilon, kmeans_init, kmeans_iters, "
                  "dead_code_threshold, commitment_weight, seed)",
         )
+        for class_choices in cls.class_choices_list:
+            class_choices.add_arguments(group)
         # Defaults that suit this task better than ESPnet's ASR-oriented ones; a config may override them.
         parser.set_defaults(
             num_att_plot=0,
@@ -110,5 +122,8 @@ class FSQTask(AbsTask):
             )
         if stats is None:
             logging.info("no --cmvn_stats: building an unnormalised model for --collect_stats")
-        return FSQTokenizer(**conf, cmvn_stats=stats)
+        frontend = None
+        if getattr(args, "frontend", None) is not None:
+            frontend = frontend_choices.get_class(args.frontend)(**args.frontend_conf)
+        return FSQTokenizer(**conf, cmvn_stats=stats, frontend=frontend)
 

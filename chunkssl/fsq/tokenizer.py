@@ -85,8 +85,12 @@ class FSQTokenizer(AbsESPnetModel):
         cmvn_stats: str | None = None,
         quantizer: str = "fsq",
         rvq_conf: dict | None = None,
+        frontend: torch.nn.Module | None = None,
     ):
         super().__init__()
+        # training on raw audio (--frontend kaldi_fbank): fbank made here; no state, so checkpoints and
+        # tokenize() (which takes fbank) are the same either way
+        self.audio_frontend = frontend
         if quantizer not in QUANTIZERS:
             raise ValueError(f"quantizer must be one of {QUANTIZERS}, got {quantizer!r}")
         if rvq_conf is not None and quantizer != "rvq":
@@ -169,7 +173,11 @@ class FSQTokenizer(AbsESPnetModel):
     # -- ESPnet training interface --
     def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor,
                 **kwargs) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
-        """Reconstruction loss of a padded fbank batch; utterances shorter than one stack are ignored."""
+        """Reconstruction loss of a padded fbank batch (audio with a frontend); utterances shorter than one
+        stack are ignored."""
+        if self.audio_frontend is not None:
+            with torch.autocast(speech.device.type, enabled=False):
+                speech, speech_lengths = self.audio_frontend(speech.float(), speech_lengths)
         check_feats(speech, speech_lengths, self.input_dim, self.stack, allow_short=True)
         values, codes, lengths, commit = self._encode(speech, speech_lengths)
         target, _, mask = self.frontend(speech, speech_lengths)
@@ -201,6 +209,8 @@ class FSQTokenizer(AbsESPnetModel):
     def collect_feats(self, speech: torch.Tensor, speech_lengths: torch.Tensor,
                       **kwargs) -> dict[str, torch.Tensor]:
         """Raw fbank for ESPnet's --collect_stats mode (writes GlobalMVN stats)."""
+        if self.audio_frontend is not None:
+            speech, speech_lengths = self.audio_frontend(speech.float(), speech_lengths)
         return {"feats": speech, "feats_lengths": speech_lengths}
 
 

@@ -9,6 +9,12 @@ sees carries the input of its own masked frames (a subsampled frame reads 7 fban
 neighbour). The first frame of each chunk is never masked (see :mod:`chunkssl.masking`). With full
 context drawn (or ``cada: false``) the masked frames are the utterance's own frames, as in
 ordinary masked prediction, and the whole utterance is subsampled from the masked fbank.
+
+Inputs come dumped or are made on the fly (``--feats_type raw --ssl-targets online`` in ssl1): with a
+``frontend`` the ``speech`` of a batch is raw audio and the fbank is computed here; with ``targets``
+(the frozen FSQ tokenizer or BEST-RQ) the codes of a batch without ``codes`` are computed here from
+that fbank. Both run in float32 outside autocast, so they equal what compute_fbank and fsq_tokenize
+dump (the codes exactly: a bf16 fbank would move some of them across an FSQ rounding boundary).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import logging
 from typing import Optional, Sequence
 
 import torch
+from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.asr.specaug.abs_specaug import AbsSpecAug
 from espnet2.layers.abs_normalize import AbsNormalize
 from espnet2.torch_utils.device_funcs import force_gatherable
@@ -39,6 +46,9 @@ class ChunkSSLModel(AbsESPnetModel):
     Args:
         encoder: the chunk conformer (saved as ``encoder.*``, loadable into ASR/ST models).
         normalize, specaug: ESPnet feature normalisation (global MVN) and augmentation, optional.
+        frontend: fbank from raw audio (``kaldi_fbank``), when ``speech`` is audio; optional.
+        targets: frozen tokenizer (``tokenize(fbank, lengths) -> (codes, lengths)``) for batches
+            without ``codes``; saved with the model, never trained; optional.
         levels: FSQ levels per channel; group_sizes: channels per loss group (from code_info.yaml).
         full_softmax: one softmax over the whole code vocabulary instead of per-group heads.
         cada: run the copy-and-append layout (False: mask base frames under a chunk mask).
@@ -72,11 +82,18 @@ class ChunkSSLModel(AbsESPnetModel):
         max_length_mismatch: int = 4,
         mask_input: str = "learned",
         mask_noise_std: float = 0.1,
+        frontend: Optional[AbsFrontend] = None,
+        targets: Optional[nn.Module] = None,
     ):
         super().__init__()
         if not isinstance(encoder, ChunkConformerEncoder):
             raise TypeError(f"the SSL model needs the chunk_conformer encoder, got {type(encoder).__name__}")
         self.encoder = encoder
+        self.frontend = frontend
+        self.targets = targets
+        if targets is not None:
+            targets.requires_grad_(False)
+            targets.eval()
         self.normalize = normalize
         self.specaug = specaug
         d = encoder.output_size()
@@ -96,6 +113,32 @@ class ChunkSSLModel(AbsESPnetModel):
         self.eval_left_chunks = None if eval_left_chunks < 0 else eval_left_chunks
         self.frame_ms, self.seed = frame_ms, seed
         self.max_length_mismatch = max_length_mismatch
+
+    def train(self, mode: bool = True) -> "ChunkSSLModel":
+        """As ``nn.Module.train``, but the target tokenizer stays in eval mode (frozen)."""
+        super().train(mode)
+        if self.targets is not None:
+            self.targets.eval()
+        return self
+
+    def input_fbank(self, speech: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fbank of a batch: ``speech`` itself, or the frontend's fbank when it is audio."""
+        if self.frontend is None:
+            if speech.dim() != 3:
+                raise ValueError(f"speech of shape {tuple(speech.shape)} is not fbank [batch, frames, bins]; "
+                                 f"audio needs --frontend kaldi_fbank (ssl.sh --feats_type raw)")
+            return speech, lengths
+        with torch.autocast(speech.device.type, enabled=False):
+            return self.frontend(speech.float(), lengths)
+
+    @torch.no_grad()
+    def online_codes(self, fbank: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Codes of the batch from the frozen target tokenizer (float32, as fsq_tokenize dumps them)."""
+        if self.targets is None:
+            raise ValueError("the batch has no codes and the model no target tokenizer: give the codes "
+                             "(--ssl-targets dumped) or --target_tokenizer (--ssl-targets online)")
+        with torch.autocast(fbank.device.type, enabled=False):
+            return self.targets.tokenize(fbank.float(), lengths)
 
     def _features(self, speech: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # a copy: ESPnet's GlobalMVN normalises in place, and the caller's batch must stay as it was
@@ -154,10 +197,16 @@ class ChunkSSLModel(AbsESPnetModel):
             out, _ = self.encoder.encode(x, lengths, chunk, left, self.cada, masked, layout)
         return out, layout, replace
 
-    def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor, codes: torch.Tensor,
-                codes_lengths: torch.Tensor, **kwargs) -> tuple[torch.Tensor, dict, torch.Tensor]:
-        """Masked prediction loss of a batch; returns ``(loss, stats, weight = masked frames)``."""
-        feats, feats_lengths = self._features(speech, speech_lengths)
+    def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor, codes: Optional[torch.Tensor] = None,
+                codes_lengths: Optional[torch.Tensor] = None, **kwargs) -> tuple[torch.Tensor, dict, torch.Tensor]:
+        """Masked prediction loss of a batch; returns ``(loss, stats, weight = masked frames)``.
+
+        ``speech`` is fbank, or audio with a frontend; ``codes`` None: the target tokenizer's codes.
+        """
+        fbank, fbank_lengths = self.input_fbank(speech, speech_lengths)
+        if codes is None:
+            codes, codes_lengths = self.online_codes(fbank, fbank_lengths)
+        feats, feats_lengths = self._features(fbank, fbank_lengths)
         x, enc_lens = self.encoder.subsample(feats, feats_lengths)
         lengths = self._aligned_lengths(enc_lens, codes_lengths)
         x = x[:, : int(lengths.max())]
@@ -191,5 +240,6 @@ class ChunkSSLModel(AbsESPnetModel):
 
     def collect_feats(self, speech: torch.Tensor, speech_lengths: torch.Tensor,
                       **kwargs) -> dict[str, torch.Tensor]:
-        """Features for ESPnet's statistics stage (the fbank as given)."""
-        return {"feats": speech[:, : int(speech_lengths.max())], "feats_lengths": speech_lengths}
+        """Features for ESPnet's statistics stage (the fbank, from the frontend for audio)."""
+        fbank, lengths = self.input_fbank(speech, speech_lengths)
+        return {"feats": fbank[:, : int(lengths.max())], "feats_lengths": lengths}
