@@ -39,3 +39,29 @@ def test_ssl1_all_stages_then_rerun_is_a_no_op(recipe, script_env):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "exp/fsq_tiny is already trained" in r.stderr
     assert "dump/tokens/tiny/train is up to date" in r.stderr
+
+
+@pytest.mark.slow
+def test_ssl1_raw_audio_and_online_targets_write_no_training_archive(recipe, script_env):
+    """--feats-type raw --ssl-targets online (issue 17): training reads the audio, sharded for ESPnet's
+    --multiple_iterator; only the stage-4 analysis sample is dumped."""
+    import torch
+
+    opts = [*TINY, "--feats-type", "raw", "--ssl-targets", "online", "--num-splits", "2", "--analysis-utts", "3"]
+    r = subprocess.run(["bash", "run.sh", *opts], cwd=recipe, env=script_env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    dump = recipe / "dump"
+    assert (dump / "raw/train/audio.scp").is_file() and (dump / "raw/dev/audio.scp").is_file()
+    archives = sorted(str(p.parent.relative_to(dump)) for p in dump.rglob("*.ark") if p.name != "cmvn.ark")
+    assert archives and set(archives) <= {"fbank/dev_sample3", "tokens/tiny/dev_sample3", "tokens/bestrq/dev_sample3"}
+    assert "| tiny | fsq |" in (recipe / "exp/fsq_analysis/dev_sample3/results.md").read_text()
+    exp = recipe / "exp/ssl_chunk_conformer_tiny_tiny"
+    config = (exp / "config.yaml").read_text()
+    assert "frontend: kaldi_fbank" in config and "multiple_iterator: true" in config
+    assert "target_tokenizer: exp/fsq_tiny/valid.loss.best.pth" in config
+    assert (exp / "splits2/audio.scp/split.1").is_file() and not (exp / "splits2/codes.scp").exists()
+    state = torch.load(exp / "valid.acc.best.pth", map_location="cpu")
+    assert any(k.startswith("targets.") for k in state) and any(k.startswith("encoder.") for k in state)
+    assert "--ssl-targets must be dumped or online" in subprocess.run(
+        ["bash", "run.sh", *TINY, "--ssl-targets", "maybe", "--stage", "5"], cwd=recipe, env=script_env,
+        capture_output=True, text=True).stderr

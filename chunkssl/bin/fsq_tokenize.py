@@ -8,6 +8,9 @@ Examples::
         --cmvn-stats dump/fbank/train/cmvn_stats.npz --feats-scp dump/fbank/train/feats.scp \\
         --out-dir dump/bestrq/train
 
+``--audio-scp dump/raw/train/audio.scp`` (training on raw audio) takes the place of ``--feats-scp``: the
+fbank of each utterance is computed here, as compute_fbank would dump it, and never written.
+
 Output (see chunkssl.fsq.io): ``codes.scp`` (written last), ``codes.<job>.ark``, ``code_info.yaml``,
 ``utt2num_frames`` (token frames), ``skipped`` (with ``--short-utt skip``), ``log/tokenize.<job>.log``.
 ``--nj N`` splits feats.scp into N contiguous parts, each tokenized by one job of this script run
@@ -32,6 +35,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from chunkssl.audio_scp import AudioScp
+from chunkssl.features import FbankOptions, TooShortError, fbank
 from chunkssl.fileio import (DataError, atomic_open, job_launcher, job_log_tail, read_kv, run_cli, run_job_array,
                              write_kv)
 from chunkssl.fsq.io import (CODES_SCP, codes_dtype, load_bestrq_tokenizer, load_fsq_tokenizer,
@@ -46,7 +51,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="FSQ: the ESPnet config.yaml of the model (default: beside --model)")
     p.add_argument("--bestrq-config", help="BEST-RQ: config with a bestrq_conf mapping (conf/fsq/bestrq.yaml)")
     p.add_argument("--cmvn-stats", help="BEST-RQ: cmvn_stats.npz of the training fbank")
-    p.add_argument("--feats-scp", required=True, help="fbank feats.scp (float32 [T, 80] per utterance)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--feats-scp", help="fbank feats.scp (float32 [T, 80] per utterance)")
+    src.add_argument("--audio-scp", help="audio.scp of compute_fbank --raw: fbank computed on the fly")
+    p.add_argument("--sample-rate", type=int, default=16000, help="with --audio-scp: the fbank's sample rate")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--nj", type=int, default=1, help="parallel jobs (through --cmd)")
     p.add_argument("--cmd", default=None,
@@ -82,6 +90,26 @@ def build_tokenizer(args: argparse.Namespace):
     return tok, source
 
 
+class _FbankOfAudio:
+    """``{utt: fbank}`` over an audio.scp, computed when read (``--audio-scp``); too short: 0 frames."""
+
+    def __init__(self, path: str, sample_rate: int):
+        self.audio, self.sample_rate = AudioScp(path, sample_rate), sample_rate
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        try:
+            return fbank(self.audio[key], self.sample_rate).numpy()
+        except TooShortError:
+            return np.zeros((0, FbankOptions().num_mel_bins), np.float32)
+
+
+def fbank_source(args: argparse.Namespace):
+    """The fbank of each utterance: the dumped archive, or computed from the audio."""
+    if args.feats_scp:
+        return kaldiio.load_scp(args.feats_scp)
+    return _FbankOfAudio(args.audio_scp, args.sample_rate)
+
+
 def split_contiguous(items: Sequence, parts: int) -> list[list]:
     """Split into ``parts`` contiguous, nearly equal slices (the first ones one longer)."""
     size, extra = divmod(len(items), parts)
@@ -97,7 +125,7 @@ def run_job(args: argparse.Namespace, keys: list[str], tmp: Path) -> None:
     """Tokenize ``keys`` into ``tmp/codes.<job>.{ark,scp}``, ``tmp/lengths.<job>``, ``tmp/skipped.<job>``."""
     tok, _ = build_tokenizer(args)
     dtype = codes_dtype(tok.code_levels, args.dtype)
-    feats = kaldiio.load_scp(args.feats_scp)
+    feats = fbank_source(args)
     job = args.job
     lengths, skipped = [], []
     write_function = None if dtype.kind == "f" else "numpy"
@@ -109,7 +137,7 @@ def run_job(args: argparse.Namespace, keys: list[str], tmp: Path) -> None:
             for key in keys[start:start + args.batch_size]:
                 mat = np.array(feats[key], dtype=np.float32)  # a writable copy for torch
                 if mat.ndim != 2 or mat.shape[1] != tok.input_dim:
-                    raise DataError(f"{args.feats_scp}: utterance {key!r} has shape {mat.shape}, the tokenizer "
+                    raise DataError(f"{args.feats_scp or args.audio_scp}: utterance {key!r} has shape {mat.shape}, the tokenizer "
                                     f"expects [frames, {tok.input_dim}]; recompute fbank with "
                                     f"{tok.input_dim} mel bins")
                 if mat.shape[0] < tok.stack and args.short_utt == "skip":
@@ -161,7 +189,9 @@ def merge_jobs(out_dir: Path, tmp: Path, nj: int, info: dict) -> None:
 
 def worker_args(args: argparse.Namespace) -> list[str]:
     """The options a job needs to tokenize its part (everything but the launcher and the job number)."""
-    out = ["--quantizer", args.quantizer, "--feats-scp", args.feats_scp, "--out-dir", args.out_dir,
+    source = ["--feats-scp", args.feats_scp] if args.feats_scp else ["--audio-scp", args.audio_scp,
+                                                                    "--sample-rate", str(args.sample_rate)]
+    out = ["--quantizer", args.quantizer, *source, "--out-dir", args.out_dir,
            "--batch-size", str(args.batch_size), "--device", args.device, "--dtype", args.dtype,
            "--short-utt", args.short_utt]
     for flag, value in (("--model", args.model), ("--config", args.config),
@@ -192,15 +222,15 @@ def main(cmd: Sequence[str] | None = None) -> None:
         raise SystemExit("--nj and --batch-size must be >= 1")
     threads = args.num_threads or max(1, (os.cpu_count() or 1) // args.nj)
     torch.set_num_threads(threads)
-    keys = [k for k, _ in read_kv(args.feats_scp)]
+    keys = [k for k, _ in read_kv(args.feats_scp or args.audio_scp)]
     if args.job:  # a worker started by the parent below
         run_job(args, split_contiguous(keys, args.nj)[args.job - 1], Path(args.tmp_dir))
         return
     if not keys:
-        raise DataError(f"{args.feats_scp}: no utterances")
+        raise DataError(f"{args.feats_scp or args.audio_scp}: no utterances")
     tok, source = build_tokenizer(args)  # fails early on a bad model/config, before any job starts
     info = make_code_info(tok, source, codes_dtype(tok.code_levels, args.dtype))
-    info["feats_scp"] = str(Path(args.feats_scp).resolve())
+    info["feats_scp" if args.feats_scp else "audio_scp"] = str(Path(args.feats_scp or args.audio_scp).resolve())
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "log").mkdir(exist_ok=True)

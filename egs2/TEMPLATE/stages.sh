@@ -23,15 +23,18 @@ stage_data() {
   done
 }
 
-# stage_fbank: validate each data dir and compute 80-dim log-mel fbank into $dump_dir/fbank/<set>.
+# stage_fbank: validate each data dir and compute 80-dim log-mel fbank into $dump_dir/fbank/<set>; with
+# feats_type=raw, only the audio.scp manifest, frame counts and CMVN stats into $dump_dir/raw/<set> (the
+# fbank is made again by the model's kaldi_fbank frontend, identically).
 # validate_opts="--no-text" lets unlabelled (SSL) sets through.
 stage_fbank() {
-  local s
+  local s raw=()
+  [ "${feats_type:-fbank}" = raw ] && raw=(--raw)
   for s in "$@"; do
     # shellcheck disable=SC2086
     utils/validate_data_dir.sh ${validate_opts:-} "data/$s"
-    python -m chunkssl.bin.compute_fbank --data-dir "data/$s" --out-dir "$dump_dir/fbank/$s" \
-      --nj "$nj" --sample-rate "$fs" --cmd "$train_cmd"
+    python -m chunkssl.bin.compute_fbank --data-dir "data/$s" --out-dir "$dump_dir/${feats_type:-fbank}/$s" \
+      --nj "$nj" --sample-rate "$fs" --cmd "$train_cmd" "${raw[@]}"
   done
 }
 
