@@ -22,6 +22,7 @@ train_set=train
 valid_set=dev
 dump_dir=dump
 local_data_opts=""
+fsq_train_set=""            # the set the FSQ tokenizers learn from (default: the training set; at scale a subset)
 tokenizers="6m"             # tokenizers to build: names of conf/fsq/<name>.yaml (FSQ) or "bestrq"
 ssl_tokenizer=6m            # the one whose codes are the pre-training targets
 fsq_conf_dir=""             # default: $CHUNKSSL_ROOT/conf/fsq
@@ -69,11 +70,13 @@ if run_stage 1 "data preparation: local/data.sh"; then
   stage_data "$local_data_opts" $train_set $valid_set
 fi
 
+fsq_train_set=${fsq_train_set:-$train_set}
 if run_stage 2 "validate data dirs and compute fbank ($feats_type) into $fb"; then
-  stage_fbank $train_set $valid_set
+  # shellcheck disable=SC2046
+  stage_fbank $(printf '%s\n' "$train_set" "$valid_set" "$fsq_train_set" | awk '!seen[$0]++')
 fi
 
-if run_stage 3 "train tokenizers: $tokenizers"; then
+if run_stage 3 "train tokenizers: $tokenizers (on $fsq_train_set)"; then
   for tok in $tokenizers; do
     [ "$tok" = bestrq ] && continue
     if [ -e "exp/fsq_$tok/valid.loss.best.pth" ]; then
@@ -85,9 +88,9 @@ if run_stage 3 "train tokenizers: $tokenizers"; then
     # shellcheck disable=SC2086
     ${cuda_cmd} --gpu "$ngpu" "exp/fsq_$tok/train.log" \
       python -m chunkssl.bin.fsq_train --config "$fsq_conf_dir/$tok.yaml" --output_dir "exp/fsq_$tok" \
-        --cmvn_stats "$fb/$train_set/cmvn_stats.npz" --ngpu "$ngpu" --resume true "${frontend_opts[@]}" \
-        --train_data_path_and_name_and_type "$(speech_data "$fb/$train_set")" \
-        --train_shape_file "$fb/$train_set/utt2num_frames" \
+        --cmvn_stats "$fb/$fsq_train_set/cmvn_stats.npz" --ngpu "$ngpu" --resume true "${frontend_opts[@]}" \
+        --train_data_path_and_name_and_type "$(speech_data "$fb/$fsq_train_set")" \
+        --train_shape_file "$fb/$fsq_train_set/utt2num_frames" \
         --valid_data_path_and_name_and_type "$(speech_data "$fb/$valid_set")" \
         --valid_shape_file "$fb/$valid_set/utt2num_frames" $fsq_train_opts
   done
