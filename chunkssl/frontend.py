@@ -54,6 +54,11 @@ class KaldiFbankFrontend(AbsFrontend):
         if input.dim() != 2:
             raise ValueError(f"kaldi_fbank expects mono waveforms [batch, samples], got shape "
                              f"{tuple(input.shape)}; is the data type 'sound' (not fbank features)?")
+        # float32 whatever the trainer's autocast says: bf16 mel energies would not equal the dumped fbank
+        with torch.autocast(input.device.type, enabled=False):
+            return self._fbank(input, input_lengths)
+
+    def _fbank(self, input: torch.Tensor, input_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lengths = fbank_lengths(input_lengths, self.fs, self.opts)
         num = int(lengths.max()) if lengths.numel() else 0
         wave = input.float() * 32768.0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ASR recipe stages. A corpus's run.sh sets the options and calls this script.
-#   1: data preparation (local/data.sh)      2: validation and fbank features
+#   1: data preparation (local/data.sh)      2: validation and fbank features (--feats-type raw: the
+#                                               training sets get audio.scp manifests, fbank made in the model)
 #   3: token list (sentencepiece)             4: shape files
 #   5: training (ESPnet, chunk conformer, dynamic chunks; optionally from a Chunk SSL checkpoint)
 #   6: batch decoding over a chunk-size sweep (chunk mask = simulated streaming; "full" = offline)
@@ -31,6 +32,7 @@ decode_mode=rescore         # rescore: CTC prefix beam search + attention rescor
 beam_size=10
 ctc_weight=0.3
 left_chunks=-1
+feats_type=fbank            # fbank: train on dumped fbank; raw: on the audio (kaldi_fbank frontend, same fbank)
 help_message="Usage: $0 --train-set <set> --valid-set <set> --test-sets '<set> ...' [--stage N] [--stop-stage N] [--nj N]"
 
 cmdline="$0 $*"
@@ -43,15 +45,25 @@ all_sets=$(echo $train_set $valid_set $test_sets | tr ' ' '\n' | awk '!seen[$0]+
 asr_config=${asr_config:-$CHUNKSSL_ROOT/conf/asr/chunk_conformer_tiny.yaml}
 asr_tag=${asr_tag:-$(basename "${asr_config%.yaml}")}
 asr_exp=exp/asr_$asr_tag
-fb=$dump_dir/fbank
+fb=$dump_dir/fbank           # test sets: decoding reads dumped fbank (and streaming the audio) either way
+case "$feats_type" in
+  fbank) train_fb=$fb; speech=(feats.scp kaldi_ark); input=(--input_size 80) ;;
+  raw) train_fb=$dump_dir/raw; speech=(audio.scp "audio_$fs"); input=(--frontend kaldi_fbank --frontend_conf "fs=$fs") ;;
+  *) log "--feats-type must be fbank or raw, got '$feats_type'"; exit 2 ;;
+esac
 token_dir=data/token_list/${token_type}$([ "$token_type" = char ] || echo "$nbpe")
 
 if run_stage 1 "data preparation: local/data.sh"; then
   stage_data "$local_data_opts" $all_sets
 fi
 
-if run_stage 2 "validate data dirs and compute fbank into $dump_dir/fbank"; then
-  stage_fbank $all_sets
+if run_stage 2 "validate data dirs and compute fbank ($feats_type for training) into $dump_dir"; then
+  if [ "$feats_type" = raw ]; then
+    stage_fbank $train_set $valid_set
+    (feats_type=fbank; stage_fbank $test_sets)
+  else
+    stage_fbank $all_sets
+  fi
 fi
 
 if run_stage 3 "token list from data/$train_set/text into $token_dir"; then
@@ -60,7 +72,7 @@ if run_stage 3 "token list from data/$train_set/text into $token_dir"; then
 fi
 
 if run_stage 4 "shape files for $train_set and $valid_set"; then
-  stage_shapes "$asr_exp" "$fb" 80 $train_set $valid_set
+  stage_shapes "$asr_exp" "$train_fb" 80 $train_set $valid_set  # fbank frames either way: the same batches
 fi
 
 if run_stage 5 "ASR training: $asr_exp (log: $asr_exp/train.log)"; then
@@ -75,13 +87,13 @@ if run_stage 5 "ASR training: $asr_exp (log: $asr_exp/train.log)"; then
   # shellcheck disable=SC2086
   ${cuda_cmd} --gpu "$ngpu" "$asr_exp/train.log" \
     python -m chunkssl.bin.asr_train --config "$asr_config" --output_dir "$asr_exp" --ngpu "$ngpu" --resume true \
-      --input_size 80 --normalize_conf "stats_file=$fb/$train_set/cmvn_stats.npz" \
+      "${input[@]}" --normalize_conf "stats_file=$train_fb/$train_set/cmvn_stats.npz" \
       --token_type "$tok_type" --token_list "$token_dir/tokens.txt" "${bpe[@]}" "${init[@]}" \
-      --train_data_path_and_name_and_type "$fb/$train_set/feats.scp,speech,kaldi_ark" \
-      --train_data_path_and_name_and_type "$fb/$train_set/text,text,text" \
+      --train_data_path_and_name_and_type "$train_fb/$train_set/${speech[0]},speech,${speech[1]}" \
+      --train_data_path_and_name_and_type "$train_fb/$train_set/text,text,text" \
       --train_shape_file "$asr_exp/stats/$train_set/speech_shape" --fold_length 1500 \
-      --valid_data_path_and_name_and_type "$fb/$valid_set/feats.scp,speech,kaldi_ark" \
-      --valid_data_path_and_name_and_type "$fb/$valid_set/text,text,text" \
+      --valid_data_path_and_name_and_type "$train_fb/$valid_set/${speech[0]},speech,${speech[1]}" \
+      --valid_data_path_and_name_and_type "$train_fb/$valid_set/text,text,text" \
       --valid_shape_file "$asr_exp/stats/$valid_set/speech_shape" $asr_train_opts
 fi
 
