@@ -12,8 +12,8 @@
 #               search (full context), then wait-k at $chunks ms (decode_*/simul_waitk)
 #   st.sh 7     BLEU/chrF (sacrebleu), AL/LAAL with and without compute time: exp/st_mini_synth_<init>/
 #               RESULTS.md and RESULTS.json (the tracked RESULTS.md beside this script is copied by hand)
-# ./run.sh --quick: a few minutes' version (60 utterances, 1 epoch each, 640 ms) for `make test`; it
-# checks that every stage runs, not translation quality.
+# ./run.sh --quick: a few minutes' version (60 utterances, 1 epoch each, 640 ms, one fbank job per set) for
+# `make test`; it checks that every stage runs, not translation quality.
 set -euo pipefail
 args=()
 for a in "$@"; do [ "$a" = --quick ] && a=--quick=true; args+=("$a"); done
@@ -26,6 +26,7 @@ num_utts=2000               # utterances of the corpus, 80/10/10 train/dev/test
 asr_epochs=20
 st_epochs=25
 ssl_epochs=4
+nj=2                        # parallel jobs of the fbank stage
 init=asr                    # ST encoder from: asr (the ASR encoder), ssl (Chunk SSL), none (scratch)
 chunks="320 640 1280"       # simultaneous chunk sizes (ms)
 waitk="--wait-k 2 --token-rate 5"  # wait-k: chunks first, then French tokens per s of speech (train: 4.0)
@@ -33,10 +34,11 @@ waitk="--wait-k 2 --token-rate 5"  # wait-k: chunks first, then French tokens pe
 . utils/parse_options.sh
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # tiny models: one thread per process is as fast
 if $quick; then
-  num_utts=60 asr_epochs=1 st_epochs=1 chunks=640
+  # nj=1: fbank of a few dozen utterances in the stage's own process, not a job array of fresh Pythons
+  num_utts=60 asr_epochs=1 st_epochs=1 chunks=640 nj=1
 fi
 asr_exp=exp/asr_mini_synth_st
-st_opts=(--src-lang en --tgt-lang fr --train-set train --valid-set dev --test-sets test --nj 2
+st_opts=(--src-lang en --tgt-lang fr --train-set train --valid-set dev --test-sets test --nj "$nj"
          --local-data-opts "--num-utts $num_utts --seed 1 --synth-dir downloads/mini_synth_st_$num_utts" --st-config "$CHUNKSSL_ROOT/conf/st/mini_synth.yaml"
          --tgt-nbpe 300 --src-nbpe 60 --beam-size 5 --simul-beam-size 3 --maxlenratio 0.5
          --st-tag "mini_synth_$init" --st-train-opts "--max_epoch $st_epochs"
@@ -76,13 +78,13 @@ phase 1 "st.sh 1-2: corpus ($num_utts utterances), fbank" 1 2 \
   ./st.sh "${st_opts[@]}" --stage "$(from 1)" --stop-stage "$(to 2)"
 if [ "$init" = asr ]; then
   phase 2 "asr.sh 3-5: English CTC ASR ($asr_epochs epochs)" 5 5 \
-    ./asr.sh --train-set train --valid-set dev --test-sets test --nj 2 --token-type bpe --nbpe 60 \
+    ./asr.sh --train-set train --valid-set dev --test-sets test --nj "$nj" --token-type bpe --nbpe 60 \
       --asr-config "$CHUNKSSL_ROOT/conf/asr/chunk_conformer_tiny_ctc.yaml" --asr-tag mini_synth_st \
       --asr-train-opts "--max_epoch $asr_epochs" --stage 3 --stop-stage 5
 elif [ "$init" = ssl ]; then
   # the same encoder sizes as conf/st/mini_synth.yaml, so the encoder loads into the ST model
   phase 2 "ssl.sh 4-6: BEST-RQ targets, Chunk SSL ($ssl_epochs epochs)" 5 5 \
-    ./ssl.sh --stage 4 --stop-stage 6 --train-set train --valid-set dev --nj 2 --tokenizers bestrq \
+    ./ssl.sh --stage 4 --stop-stage 6 --train-set train --valid-set dev --nj "$nj" --tokenizers bestrq \
       --ssl-tokenizer bestrq --analyze false --ssl-config "$CHUNKSSL_ROOT/conf/ssl/chunk_conformer_tiny.yaml" \
       --ssl-train-opts "--max_epoch $ssl_epochs --batch_size 8 --scheduler_conf warmup_steps=200"
 fi
