@@ -77,3 +77,13 @@ class KaldiFbankFrontend(AbsFrontend):
         feats = wave.new_zeros(input.size(0), num, self.opts.num_mel_bins)
         feats[valid] = energies
         return feats, lengths
+
+
+def drop_fbank_frontend(model: torch.nn.Module) -> None:
+    """Let a model trained on raw audio take fbank: decoders feed the (dumped or streaming) fbank itself.
+
+    The frontend holds no weights, so nothing of the trained model is lost; ESPnet's ``encode`` then skips it
+    as it does for a model trained on dumped features.
+    """
+    if isinstance(getattr(model, "frontend", None), KaldiFbankFrontend):
+        model.frontend = None

@@ -60,3 +60,19 @@ def test_asr_loss_on_raw_audio_equals_the_loss_on_dumped_fbank(dumps):
             loss, stats, _ = model(**batch)
         losses.append((float(loss), float(stats["loss_ctc"])))
     assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+
+
+def test_a_raw_trained_model_decodes_fbank_once_its_frontend_is_dropped(dumps):
+    from chunkssl.frontend import KaldiFbankFrontend, drop_fbank_frontend
+
+    model, batch = _model_and_batch(dumps, raw=True)
+    model.eval()
+    assert isinstance(model.frontend, KaldiFbankFrontend)
+    with torch.no_grad():
+        enc_audio, lens_audio = model.encode(batch["speech"], batch["speech_lengths"])
+        fbank, fbank_lens = KaldiFbankFrontend()(batch["speech"], batch["speech_lengths"])
+        drop_fbank_frontend(model)
+        assert model.frontend is None
+        enc_fbank, lens_fbank = model.encode(fbank, fbank_lens)
+    assert torch.equal(lens_audio, lens_fbank)
+    assert torch.allclose(enc_audio, enc_fbank, atol=1e-5)

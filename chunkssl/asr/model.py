@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from chunkssl.chunking import FRAME_MS, chunk_frames  # noqa: F401  (the chunk rule lives in chunking)
+from chunkssl.frontend import drop_fbank_frontend
 
 
 @dataclass
@@ -42,6 +43,7 @@ def load_asr(asr_train_config: str | Path, asr_model_file: str | Path, device: s
     from chunkssl.checkpoint import build_from_files
 
     model, args = build_from_files(ASRTask, asr_train_config, asr_model_file, device)
+    drop_fbank_frontend(model)  # trained on raw audio or not, decoding feeds fbank
     token_type = getattr(args, "token_type", None)
     if token_type == "bpe" and getattr(args, "bpemodel", None):
         tokenizer = build_tokenizer(token_type="bpe", bpemodel=args.bpemodel)

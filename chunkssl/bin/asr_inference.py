@@ -35,6 +35,7 @@ from chunkssl.asr.model import load_asr
 from chunkssl.asr.precision import NUMBER_FORMATS, set_number_format_
 from chunkssl.checkpoint import check_keys, read_state
 from chunkssl.chunking import chunk_frames, parse_chunk_ms, too_short
+from chunkssl.frontend import drop_fbank_frontend
 from chunkssl.fileio import run_cli
 from chunkssl.saved_config import resolved_config_file
 
@@ -69,6 +70,7 @@ class _JointDecoder:
                                    beam_size=args.beam_size, ctc_weight=args.ctc_weight, penalty=args.penalty,
                                    dtype=args.dtype, device="cpu", nbest=1)
         check_keys(self.s2t.asr_model, state, args.asr_model_file, args.asr_train_config)
+        drop_fbank_frontend(self.s2t.asr_model)
         set_chunk_mask(self.s2t.asr_model.encoder, chunk, args.left_chunks)
 
     def __call__(self, feats: torch.Tensor) -> tuple[str, list[int]]:

@@ -25,6 +25,7 @@ import torch
 
 import chunkssl.espnet_glue  # noqa: F401  (registers chunk_conformer before the model is built)
 from chunkssl.asr.model import normalize_feats
+from chunkssl.frontend import drop_fbank_frontend
 from chunkssl.st.policy import WaitK, chunk_schedule, fbank_source_ms, local_agreement, word_delays
 from chunkssl.streaming.encoder import StreamingEncoder
 
@@ -43,6 +44,7 @@ def load_speech2text(config: str, model_file: str, beam_size: int = 5, maxlenrat
                           maxlenratio=maxlenratio, minlenratio=minlenratio, device=device,
                           bpemodel=bpemodel, ctc_weight=0.0, nbest=1)
     check_keys(s2t.st_model, state, model_file, config)
+    drop_fbank_frontend(s2t.st_model)
     return s2t
 
 

@@ -38,6 +38,35 @@ stage_fbank() {
   done
 }
 
+# train_feats: what the training sets are read from, by $feats_type: train_fb (their lists' folder),
+# speech_list/speech_type (the ESPnet data option) and frontend_opts (raw: our kaldi_fbank frontend makes the
+# fbank in the model; fbank: none, the features are dumped). Exits on an unknown type.
+train_feats() {
+  case "${feats_type:-fbank}" in
+    fbank) train_fb=$dump_dir/fbank; speech_list=feats.scp; speech_type=kaldi_ark; frontend_opts=() ;;
+    raw) train_fb=$dump_dir/raw; speech_list=audio.scp; speech_type=audio_$fs
+      frontend_opts=(--frontend kaldi_fbank --frontend_conf "fs=$fs") ;;
+    *) log "--feats-type must be fbank or raw, got '$feats_type'"; exit 2 ;;
+  esac
+}
+
+# speech_data <dir>: the ESPnet data option of the speech of the set in <dir> (after train_feats)
+speech_data() { echo "$1/$speech_list,speech,$speech_type"; }
+
+# stage_train_and_test_feats "<training sets>" "<decoding sets>": stage_fbank of the training sets by
+# $feats_type, and of the decoding sets as dumped fbank (batch decoding reads it; it is small)
+stage_train_and_test_feats() {
+  # shellcheck disable=SC2086
+  stage_fbank $1
+  if [ "${feats_type:-fbank}" = raw ]; then
+    # shellcheck disable=SC2086
+    (feats_type=fbank; stage_fbank $2)
+  else
+    # shellcheck disable=SC2046,SC2086
+    stage_fbank $(comm -13 <(tr ' ' '\n' <<< "$1" | sort -u) <(tr ' ' '\n' <<< "$2" | sort -u))
+  fi
+}
+
 # stage_shapes <exp> <dir> <dim> <set...>: ESPnet shape files <exp>/stats/<set>/speech_shape ("utt frames,dim")
 # from <dir>/<set>/utt2num_frames.
 stage_shapes() {

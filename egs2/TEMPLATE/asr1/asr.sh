@@ -46,11 +46,9 @@ asr_config=${asr_config:-$CHUNKSSL_ROOT/conf/asr/chunk_conformer_tiny.yaml}
 asr_tag=${asr_tag:-$(basename "${asr_config%.yaml}")}
 asr_exp=exp/asr_$asr_tag
 fb=$dump_dir/fbank           # test sets: decoding reads dumped fbank (and streaming the audio) either way
-case "$feats_type" in
-  fbank) train_fb=$fb; speech=(feats.scp kaldi_ark); input=(--input_size 80) ;;
-  raw) train_fb=$dump_dir/raw; speech=(audio.scp "audio_$fs"); input=(--frontend kaldi_fbank --frontend_conf "fs=$fs") ;;
-  *) log "--feats-type must be fbank or raw, got '$feats_type'"; exit 2 ;;
-esac
+train_feats
+input_opts=("${frontend_opts[@]}")
+[ "$feats_type" = raw ] || input_opts=(--input_size 80)  # ESPnet builds no frontend when given an input size
 token_dir=data/token_list/${token_type}$([ "$token_type" = char ] || echo "$nbpe")
 
 if run_stage 1 "data preparation: local/data.sh"; then
@@ -58,12 +56,7 @@ if run_stage 1 "data preparation: local/data.sh"; then
 fi
 
 if run_stage 2 "validate data dirs and compute fbank ($feats_type for training) into $dump_dir"; then
-  if [ "$feats_type" = raw ]; then
-    stage_fbank $train_set $valid_set
-    (feats_type=fbank; stage_fbank $test_sets)
-  else
-    stage_fbank $all_sets
-  fi
+  stage_train_and_test_feats "$train_set $valid_set" "$test_sets"
 fi
 
 if run_stage 3 "token list from data/$train_set/text into $token_dir"; then
@@ -87,12 +80,12 @@ if run_stage 5 "ASR training: $asr_exp (log: $asr_exp/train.log)"; then
   # shellcheck disable=SC2086
   ${cuda_cmd} --gpu "$ngpu" "$asr_exp/train.log" \
     python -m chunkssl.bin.asr_train --config "$asr_config" --output_dir "$asr_exp" --ngpu "$ngpu" --resume true \
-      "${input[@]}" --normalize_conf "stats_file=$train_fb/$train_set/cmvn_stats.npz" \
+      "${input_opts[@]}" --normalize_conf "stats_file=$train_fb/$train_set/cmvn_stats.npz" \
       --token_type "$tok_type" --token_list "$token_dir/tokens.txt" "${bpe[@]}" "${init[@]}" \
-      --train_data_path_and_name_and_type "$train_fb/$train_set/${speech[0]},speech,${speech[1]}" \
+      --train_data_path_and_name_and_type "$(speech_data "$train_fb/$train_set")" \
       --train_data_path_and_name_and_type "$train_fb/$train_set/text,text,text" \
       --train_shape_file "$asr_exp/stats/$train_set/speech_shape" --fold_length 1500 \
-      --valid_data_path_and_name_and_type "$train_fb/$valid_set/${speech[0]},speech,${speech[1]}" \
+      --valid_data_path_and_name_and_type "$(speech_data "$train_fb/$valid_set")" \
       --valid_data_path_and_name_and_type "$train_fb/$valid_set/text,text,text" \
       --valid_shape_file "$asr_exp/stats/$valid_set/speech_shape" $asr_train_opts
 fi

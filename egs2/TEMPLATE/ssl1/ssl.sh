@@ -46,21 +46,12 @@ help_message="Usage: $0 --train-set <set> --valid-set <set> [--stage N] [--stop-
 
 validate_opts="--no-text"  # pre-training needs audio only
 fsq_conf_dir=${fsq_conf_dir:-$CHUNKSSL_ROOT/conf/fsq}
-case "$feats_type" in
-  fbank) fb=$dump_dir/fbank ;;
-  raw) fb=$dump_dir/raw ;;
-  *) log "--feats-type must be fbank or raw, got '$feats_type'"; exit 2 ;;
-esac
+train_feats
+fb=$train_fb
 case "$ssl_targets" in
   dumped|online) ;;
   *) log "--ssl-targets must be dumped or online, got '$ssl_targets'"; exit 2 ;;
 esac
-# the speech list of a set: the dumped fbank, or the audio read at $fs (fbank made by the model's frontend)
-speech_list=feats.scp; speech_type=kaldi_ark
-[ "$feats_type" = raw ] && { speech_list=audio.scp; speech_type=audio_$fs; }
-speech_data() { echo "$1/$speech_list,speech,$speech_type"; }
-frontend_opts=()
-[ "$feats_type" = raw ] && frontend_opts=(--frontend kaldi_fbank --frontend_conf "fs=$fs")
 ssl_config=${ssl_config:-$CHUNKSSL_ROOT/conf/ssl/chunk_conformer_base.yaml}
 ssl_tag=${ssl_tag:-$(basename "${ssl_config%.yaml}")_$ssl_tokenizer}
 ssl_exp=exp/ssl_$ssl_tag

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Speech translation recipe stages. A corpus's run.sh sets the options and calls this script.
 #   1: data preparation (local/data.sh: text = source transcript, text.<tgt_lang> = translation)
-#   2: validation and fbank features
+#   2: validation and fbank features (--feats-type raw: the training sets get audio.scp manifests, fbank
+#      made in the model by the kaldi_fbank frontend; the test sets are dumped for decoding either way)
 #   3: sentencepiece models and token lists for the target (text.<tgt_lang>) and source (text.<src_lang>)
 #   4: shape files for training (fbank frames per utterance)
 #   5: ST training (chunk conformer, dynamic chunks, auxiliary ASR CTC; --init-param for Chunk SSL)
@@ -42,6 +43,7 @@ maxlenratio=0.4             # at most 0.4 target tokens per encoder frame (40 ms
 inference_model=valid.acc.ave.pth
 results_note=""             # text put under the RESULTS.md table (run.sh passes its stage times)
 results_command=""          # command shown in RESULTS.md; default: this script's command line
+feats_type=fbank            # fbank: train on dumped fbank; raw: on the audio (kaldi_fbank frontend, same fbank)
 results_opts=""             # more chunkssl.st.results options, e.g. "--policies la=simul waitk=simul_waitk --init asr"
 help_message="Usage: $0 --src-lang en --tgt-lang fr --train-set <set> --valid-set <set> --test-sets '<set> ...' [--stage N]"
 
@@ -60,8 +62,11 @@ if run_stage 1 "data preparation: local/data.sh"; then
   done
 fi
 
-if run_stage 2 "validate data dirs and compute fbank into $dump_dir/fbank"; then
-  stage_fbank $all_sets
+train_feats
+input_opts=("${frontend_opts[@]}")
+[ "$feats_type" = raw ] || input_opts=(--input_size 80)  # ESPnet builds no frontend when given an input size
+if run_stage 2 "validate data dirs and compute fbank ($feats_type for training) into $dump_dir"; then
+  stage_train_and_test_feats "$train_set $valid_set" "$test_sets"
 fi
 
 st_config=${st_config:-$CHUNKSSL_ROOT/conf/st/chunk_conformer_tiny.yaml}
@@ -90,14 +95,14 @@ if run_stage 3 "token lists: $tgt_bpe and $src_bpe"; then
 fi
 
 if run_stage 4 "shape files for $train_set and $valid_set"; then
-  stage_shapes "$st_exp" "$fb" 80 $train_set $valid_set
+  stage_shapes "$st_exp" "$train_fb" 80 $train_set $valid_set  # fbank frames either way: the same batches
 fi
 
 if run_stage 5 "ST training: $st_exp (log: $st_exp/train.log)"; then
   data_opts=()
   for split in train valid; do
     s=$train_set; [ $split = valid ] && s=$valid_set
-    data_opts+=(--${split}_data_path_and_name_and_type "$fb/$s/feats.scp,speech,kaldi_ark"
+    data_opts+=(--${split}_data_path_and_name_and_type "$(speech_data "$train_fb/$s")"
                 --${split}_data_path_and_name_and_type "data/$s/text.$tgt_lang,text,text"
                 --${split}_data_path_and_name_and_type "data/$s/text.$src_lang,src_text,text"
                 --${split}_shape_file "$st_exp/stats/$s/speech_shape")
@@ -107,7 +112,7 @@ if run_stage 5 "ST training: $st_exp (log: $st_exp/train.log)"; then
   # shellcheck disable=SC2086
   ${cuda_cmd} --gpu "$ngpu" "$st_exp/train.log" \
     python -m chunkssl.bin.st_train --config "$st_config" --output_dir "$st_exp" --ngpu "$ngpu" --resume true \
-      --input_size 80 --normalize_conf "stats_file=$fb/$train_set/cmvn_stats.npz" --fold_length 1500 \
+      "${input_opts[@]}" --normalize_conf "stats_file=$train_fb/$train_set/cmvn_stats.npz" --fold_length 1500 \
       --token_type bpe --bpemodel "$tgt_bpe/bpe.model" --token_list "$tgt_bpe/tokens.txt" \
       --src_token_type bpe --src_bpemodel "$src_bpe/bpe.model" --src_token_list "$src_bpe/tokens.txt" \
       "${data_opts[@]}" "${init_opts[@]}" $st_train_opts
