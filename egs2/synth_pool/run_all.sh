@@ -33,7 +33,9 @@ done
 case $size in
   quick)
     ssl_opts="--pool-hours 0.05 --dev-utts 8 --fsq-epochs 1 --fsq-iters 10 --ssl-epochs 1 --ssl-iters 6"
-    asr_opts="--labelled-utts 40 --dev-utts 8 --test-utts 8 --seeds 1 --ft-epochs 1 --lt-epochs 1"
+    # asr1 --nj 1: fbank of these few dozen utterances per set in one process; a job array's extra Python
+    # starts cost more than they save (ssl1 keeps 2 jobs: its pool holds every real recording, ~1.2 h)
+    asr_opts="--labelled-utts 40 --dev-utts 8 --test-utts 8 --nj 1 --seeds 1 --ft-epochs 1 --lt-epochs 1"
     asr_opts="$asr_opts --lt-train-utts 24 --lt-dev-utts 6 --decode-chunks '320 full'" ;;
   demo)
     ssl_opts="--pool-hours 0.5 --rows chunk_6m --fsq-epochs 1 --fsq-iters 150 --ssl-epochs 1"
