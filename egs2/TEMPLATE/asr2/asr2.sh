@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Codec-ASR stages: ASR on the discrete codes of an FSQ or RVQ fbank tokenizer. A corpus's run.sh sets
 # the options and calls this script.
-#   1: data preparation (local/data.sh)       2: validation and fbank features
+#   1: data preparation (local/data.sh)       2: validation and fbank features (--feats-type raw: no fbank
+#                                                archive for the training sets; the tokenizer reads their audio)
 #   3: train the tokenizer (ssl1's stage 3)   4: tokenize every set (ssl1's stage 4) and report its bitrate
 #   5: token list (sentencepiece)             6: shape files from the code lengths
 #   7: training (ESPnet, token frontend -> chunk conformer without subsampling, dynamic chunks)
@@ -36,6 +37,7 @@ stream_chunks="640"
 beam_size=10
 ctc_weight=0.3
 left_chunks=-1
+feats_type=fbank            # raw: the training sets' codes are made from the audio (no fbank archive of them)
 help_message="Usage: $0 --train-set <set> --valid-set <set> --test-sets '<set> ...' --tokenizer <name>
   [--stage N] [--stop-stage N] [--frontend-init codebook|random] [--asr-config conf.yaml]"
 
@@ -51,20 +53,21 @@ fsq_conf_dir=${fsq_conf_dir:-$CHUNKSSL_ROOT/conf/fsq}
 asr_config=${asr_config:-$CHUNKSSL_ROOT/conf/asr2/chunk_conformer_tiny_tokens.yaml}
 asr_tag=${asr_tag:-$(basename "${asr_config%.yaml}")_${tokenizer}_${frontend_init}}
 asr_exp=exp/asr_$asr_tag
-fb=$dump_dir/fbank
+fb=$dump_dir/fbank           # test sets: dumped fbank for the bitrate table and scoring, either way
+train_feats
 tok_dir=$dump_dir/tokens/$tokenizer
 token_dir=data/token_list/${token_type}$([ "$token_type" = char ] || echo "$nbpe")
 case $frontend_init in codebook|random) ;; *) log "--frontend-init must be codebook or random"; exit 1 ;; esac
 # ssl1's tokenizer stages, run in this recipe folder (they read and write dump/ and exp/ here)
 ssl_stages=("$template/ssl1/ssl.sh" --nj "$nj" --dump-dir "$dump_dir" --tokenizers "$tokenizer"
-            --fsq-conf-dir "$fsq_conf_dir" --ngpu "$ngpu")
+            --fsq-conf-dir "$fsq_conf_dir" --ngpu "$ngpu" --fs "$fs")
 
 if run_stage 1 "data preparation: local/data.sh"; then
   stage_data "$local_data_opts" $all_sets
 fi
 
-if run_stage 2 "validate data dirs and compute fbank into $dump_dir/fbank"; then
-  stage_fbank $all_sets
+if run_stage 2 "validate data dirs and compute fbank ($feats_type for training) into $dump_dir"; then
+  stage_train_and_test_feats "$train_set $valid_set" "$test_sets"
 fi
 
 if run_stage 3 "train the $tokenizer tokenizer (ssl1 stage 3): exp/fsq_$tokenizer"; then
@@ -73,15 +76,16 @@ if run_stage 3 "train the $tokenizer tokenizer (ssl1 stage 3): exp/fsq_$tokenize
     exit 1
   fi
   "${ssl_stages[@]}" --stage 3 --stop-stage 3 --train-set "$train_set" --valid-set "$valid_set" \
-    --fsq-train-opts "$fsq_train_opts"
+    --fsq-train-opts "$fsq_train_opts" --feats-type "$feats_type"
 fi
 
 if run_stage 4 "tokenize $all_sets with $tokenizer (ssl1 stage 4) into $tok_dir"; then
   # ssl1's stage 4 tokenizes its train and valid sets; the test sets go through it one at a time.
-  "${ssl_stages[@]}" --stage 4 --stop-stage 4 --train-set "$train_set" --valid-set "$valid_set" --analyze "$analyze"
+  "${ssl_stages[@]}" --stage 4 --stop-stage 4 --train-set "$train_set" --valid-set "$valid_set" --analyze "$analyze" \
+    --feats-type "$feats_type"
   for s in $test_sets; do
     if [ "$s" = "$train_set" ] || [ "$s" = "$valid_set" ]; then continue; fi
-    "${ssl_stages[@]}" --stage 4 --stop-stage 4 --train-set "$s" --valid-set "$s" --analyze false
+    "${ssl_stages[@]}" --stage 4 --stop-stage 4 --train-set "$s" --valid-set "$s" --analyze false --feats-type fbank
   done
   # shellcheck disable=SC2046
   python -m chunkssl.codec.bitrate $(for s in $all_sets; do echo "$tok_dir/$s"; done) > "$tok_dir/bitrate.md.tmp"
@@ -115,10 +119,10 @@ if run_stage 7 "ASR on $tokenizer codes (frontend init: $frontend_init): $asr_ex
       --frontend_conf "init=$frontend_init" \
       --token_type "$tok_type" --token_list "$token_dir/tokens.txt" "${bpe[@]}" \
       --train_data_path_and_name_and_type "$tok_dir/$train_set/codes.scp,speech,kaldiio_ark" \
-      --train_data_path_and_name_and_type "$fb/$train_set/text,text,text" \
+      --train_data_path_and_name_and_type "$train_fb/$train_set/text,text,text" \
       --train_shape_file "$asr_exp/stats/$train_set/speech_shape" --fold_length 400 \
       --valid_data_path_and_name_and_type "$tok_dir/$valid_set/codes.scp,speech,kaldiio_ark" \
-      --valid_data_path_and_name_and_type "$fb/$valid_set/text,text,text" \
+      --valid_data_path_and_name_and_type "$train_fb/$valid_set/text,text,text" \
       --valid_shape_file "$asr_exp/stats/$valid_set/speech_shape" $asr_train_opts
   grep -E "[0-9]+epoch results" "$asr_exp/train.log" | tail -n 1 | sed 's/^.*INFO: //' >&2 || true
 fi
