@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Libri-light data prep for SSL: data/<subset> (segments of at most --max-seg-sec seconds cut from the
-# voice-activity metadata, no text) for each of --subsets, from $LIBRILIGHT (db.sh), the folder holding
+# voice-activity metadata, no text) for each of --subsets (space- or comma-separated), from $LIBRILIGHT (db.sh), the folder holding
 # small/, medium/, ... Missing subsets are downloaded first (local/download.sh) unless --download false.
 # --dev-recordings N holds out N recordings per subset as data/<subset>_dev.
 # --nj N runs the scan as N jobs through $train_cmd (cmd.sh: run.pl, or slurm.pl with
@@ -21,6 +21,7 @@ dev_recordings=0
 nj=4
 combine=""
 . utils/parse_options.sh
+subsets=${subsets//,/ }  # "small,medium,large" too: a recipe's --local-data-opts cannot quote a space
 if $download; then
   local/download.sh --subsets "$subsets" "$LIBRILIGHT"
 fi
