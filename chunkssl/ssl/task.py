@@ -77,7 +77,7 @@ def levels_from_code_info(path: str | Path) -> tuple[list[int], list[int]]:
 
 def _default_model_conf() -> dict:
     conf = get_default_kwargs(ChunkSSLModel)
-    for built_by_the_task in ("normalize", "specaug"):
+    for built_by_the_task in ("normalize", "specaug", "frontend", "targets"):
         conf.pop(built_by_the_task, None)
     conf["dynamic_chunk"] = dict(DEFAULT_DYNAMIC_CHUNK)
     return conf
