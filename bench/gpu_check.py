@@ -6,7 +6,8 @@ On ``--device`` (``cuda`` on a GPU machine; ``cpu`` to test this script without 
    AdamW, gradient clipping) at the size of ``conf/ssl/chunk_conformer_<size>.yaml``;
 2. ASR fine-tuning steps (ESPnet's ``ESPnetASRModel`` with the chunk conformer, built by ESPnet's
    ``ASRTask`` from ``conf/asr/chunk_conformer_<size>.yaml``);
-3. true streaming decoding of a few utterances with :class:`~chunkssl.streaming.streamer.Streamer`.
+3. true streaming decoding of a few utterances with :class:`~chunkssl.streaming.streamer.Streamer`;
+4. Chunk SSL on raw audio with online fbank and targets vs dumped inputs (``gpu_check_online.py``).
 
 Each is compared with CPU on the same weights and input: float32 loss and gradient norm of one
 forward/backward (eval mode, so no dropout; TF32 off), the bf16-autocast loss, and the streaming
@@ -52,7 +53,8 @@ from chunkssl.encoder import ChunkConformerEncoder  # noqa: E402
 from chunkssl.features import CmvnStats, fbank  # noqa: E402
 from chunkssl.ssl.model import ChunkSSLModel  # noqa: E402
 from chunkssl.ssl.task import loss_groups  # noqa: E402
-from gpu_check_stream import CHUNK_MS, SR, check_streaming, voiced_wave  # noqa: E402  (beside this file)
+from gpu_check_online import online_part  # noqa: E402  (beside this file)
+from gpu_check_stream import CHUNK_MS, SR, check_streaming, voiced_wave  # noqa: E402
 
 FBANK_S = 0.01          # fbank frame shift: audio seconds per input frame
 LEVELS_6M = [7] * 8     # the 6m FSQ preset of the base configs
@@ -356,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         stats_file = Path(tmp) / "cmvn_stats.npz"
         stats.save_npz(stats_file)  # global MVN as in the recipes; read when the models are built
         run_section(report, "ssl", ssl_part, report, args, device, data, stats_file, gen)
+        run_section(report, "online", online_part, report, args, device, build_ssl, stats_file, gen, sync)
         if device.type == "cuda":
             torch.cuda.empty_cache()
         asr = run_section(report, "asr", asr_part, report, args, device, data, stats_file, gen)
