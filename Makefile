@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
 PYTHON ?= $(shell utils/find_python.sh)
 PYTEST_ARGS ?=
+# pytest-xdist workers (one per core); a test file stays on one worker (its module fixtures run once)
+TEST_JOBS ?= auto
 
 .PHONY: install test demo lock clean-venv
 
@@ -24,7 +26,7 @@ $(STAMP): requirements.txt constraints.txt setup.py
 	@echo "Installed chunkssl into $(VENV)"
 
 test: install
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 demo: install
 	bash egs2/mini_synth/demo.sh
