@@ -10,7 +10,7 @@ neighbour). The first frame of each chunk is never masked (see :mod:`chunkssl.ma
 context drawn (or ``cada: false``) the masked frames are the utterance's own frames, as in
 ordinary masked prediction, and the whole utterance is subsampled from the masked fbank.
 
-Inputs come dumped or are made on the fly (``--feats_type raw --ssl-targets online`` in ssl1): with a
+Inputs come dumped or are made on the fly (``--feats-type raw --ssl-targets online`` in ssl1): with a
 ``frontend`` the ``speech`` of a batch is raw audio and the fbank is computed here; with ``targets``
 (the frozen FSQ tokenizer or BEST-RQ) the codes of a batch without ``codes`` are computed here from
 that fbank. Both run in float32 outside autocast, so they equal what compute_fbank and fsq_tokenize
@@ -126,7 +126,7 @@ class ChunkSSLModel(AbsESPnetModel):
         if self.frontend is None:
             if speech.dim() != 3:
                 raise ValueError(f"speech of shape {tuple(speech.shape)} is not fbank [batch, frames, bins]; "
-                                 f"audio needs --frontend kaldi_fbank (ssl.sh --feats_type raw)")
+                                 f"audio needs --frontend kaldi_fbank (ssl.sh --feats-type raw)")
             return speech, lengths
         with torch.autocast(speech.device.type, enabled=False):
             return self.frontend(speech.float(), lengths)

@@ -135,7 +135,7 @@ if run_stage 4 "tokenize $train_set and $valid_set with: $tokenizers"; then
   fi
 fi
 
-# ESPnet's minimum: an utterance shorter than one 40 ms token (4 fbank frames) has no code to predict
+# an utterance shorter than one 40 ms token (4 fbank frames: the tokenizers' stack) has no code to predict
 min_frames=4
 if run_stage 5 "SSL stats: shape files for $train_set and $valid_set"; then
   for s in $train_set $valid_set; do
