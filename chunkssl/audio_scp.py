@@ -1,4 +1,4 @@
-"""``audio.scp``: one line per utterance naming its audio, for training on raw audio (``--feats_type raw``).
+"""``audio.scp``: one line per utterance naming its audio, for training on raw audio (``--feats-type raw``).
 
 Each line is ``<utt-id> <start> <end> <wav.scp entry>``: the seconds of the recording the utterance
 covers (``0 -1`` for a whole file, the Kaldi ``segments`` convention) and the recording's wav.scp value
@@ -91,7 +91,7 @@ class AudioScp(Mapping):
         self.path, self.sample_rate = str(path), int(sample_rate)
         if not Path(path).is_file():
             raise DataError(f"{path}: audio.scp not found; make it with python -m chunkssl.bin.compute_fbank "
-                            f"--raw (the recipes' stage 2 with --feats_type raw)")
+                            f"--raw (the recipes' stage 2 with --feats-type raw)")
         self._lines: dict[str, str] = {}
         with open(path, encoding="utf-8") as f:
             for n, line in enumerate(f, 1):

@@ -8,7 +8,7 @@ utt2num_frames, cmvn_stats.npz (ESPnet GlobalMVN stats_file), cmvn.ark (Kaldi st
 dir itself (no wav.scp/segments: features are per utterance). Paths inside feats.scp are written
 as given on the command line (relative paths are relative to the current directory, as in Kaldi).
 
---raw (training on raw audio, ``--feats_type raw``) computes the same fbank for the statistics but
+--raw (training on raw audio, ``--feats-type raw``) computes the same fbank for the statistics but
 writes no archive: audio.scp (chunkssl.audio_scp: utterance, segment times, wav.scp entry) takes the
 place of feats.scp, with utt2num_samples (at --sample-rate) beside utt2num_frames; the disk used is
 that of the manifests.

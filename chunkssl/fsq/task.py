@@ -6,7 +6,7 @@ for valid), shape files ``utt2num_frames``. Normalisation uses ``--cmvn_stats`` 
 is needed; ``--collect_stats true`` still works and writes ``<output_dir>/train/feats_stats.npz`` in
 the same format, which may then be given as ``--cmvn_stats``.
 
-Raw audio (``--feats_type raw`` in ssl1): ``--frontend kaldi_fbank`` and ``audio.scp,speech,audio_16000``
+Raw audio (``--feats-type raw`` in ssl1): ``--frontend kaldi_fbank`` and ``audio.scp,speech,audio_16000``
 data; the model computes the fbank of each batch (the checkpoint is the same as with dumped fbank).
 """
 
