@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("tasks", {"asr", "ssl"}),
     ("streaming", {"streaming"}),
     ("applications", {"st", "codec"}),
+    ("deployment", {"deploy"}),
     ("entry points", {"bin"}),
 ]
 LAYER_OF = {unit: i for i, (_, units) in enumerate(LAYERS) for unit in units}

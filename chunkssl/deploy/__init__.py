@@ -1,0 +1,1 @@
+"""Deployment outside PyTorch: ONNX export of the streaming encoder step (see :mod:`chunkssl.deploy.onnx_export`)."""
