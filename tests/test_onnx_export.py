@@ -1,8 +1,9 @@
 """ONNX export of the streaming encoder step (issue 18): onnxruntime equals PyTorch's streaming encoder.
 
-Over a 60 s stream, chunk by chunk with the same left-chunk limit, the exported step's encoder frames and
-CTC log-probabilities equal :class:`~chunkssl.streaming.encoder.StreamingEncoder` (+ CTC log-softmax) within
-1e-4 (float32); options and models the fixed-shape graph cannot express are refused at export time.
+Over a 60 s stream, chunk by chunk with the same left-chunk limit (the shorter last chunk included), the
+exported step's encoder frames and CTC log-probabilities equal
+:class:`~chunkssl.streaming.encoder.StreamingEncoder` (+ CTC log-softmax) within 1e-4 (float32); options
+and models the fixed-shape graph cannot express are refused at export time.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from chunkssl.deploy.onnx_export import (
     read_metadata,
 )
 from chunkssl.encoder import ChunkConformerEncoder
-from chunkssl.streaming.encoder import StreamingEncoder
+from chunkssl.streaming.encoder import StreamingEncoder, encoder_frames_for
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -53,17 +54,23 @@ def _session(path) -> "ort.InferenceSession":
 
 
 def _onnx_stream(path, raw_fbank: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(encoder_out [C, D], ctc_logp [C, V])`` of every full chunk of ``raw_fbank`` through onnxruntime."""
+    """``(encoder_out [c, D], ctc_logp [c, V])`` of every chunk of ``raw_fbank`` through onnxruntime, the
+    shorter last one from a zero-padded window."""
     meta = read_metadata(path)
-    window, hop = int(meta["fbank_window"]), int(meta["fbank_hop"])
-    shapes = json.loads(meta["shapes"])
-    caches = [c.numpy() for c in initial_caches(shapes)]
-    sess, outs = _session(path), []
-    for start in range(0, raw_fbank.shape[0] - window + 1, hop):
-        got = sess.run(None, dict(zip(INPUT_NAMES, [raw_fbank[None, start:start + window], *caches])))
-        outs.append((got[0][0], got[1][0]))
+    window, hop, chunk = int(meta["fbank_window"]), int(meta["fbank_hop"]), int(meta["chunk_frames"])
+    caches = [c.numpy() for c in initial_caches(json.loads(meta["shapes"]))]
+    sess, outs, done = _session(path), [], 0
+    total = encoder_frames_for(raw_fbank.shape[0])
+    padded = np.concatenate([raw_fbank, np.zeros((window, raw_fbank.shape[1]), np.float32)])
+    while done < total:
+        n = min(chunk, total - done)
+        start = hop * (done // chunk)
+        got = sess.run(None, dict(zip(INPUT_NAMES, [padded[None, start:start + window], *caches,
+                                                    np.array([n], np.int64)])))
+        outs.append((got[0][0, :n], got[1][0, :n]))
         caches = got[2:]
-        assert int(caches[-1][0]) == min(len(outs) * int(meta["chunk_frames"]), int(meta["kv_cache_frames"]))
+        done += n
+        assert int(caches[-1][0]) == min(done, int(meta["kv_cache_frames"]))
     return outs
 
 
@@ -77,6 +84,9 @@ def _torch_stream(model: nn.Module, feats: torch.Tensor, chunk: int, left: int) 
             for i in range(0, y.shape[0], chunk):
                 part = y[i:i + chunk]
                 outs.append((part.numpy(), model.ctc.log_softmax(part[None])[0].numpy()))
+        last = stream.finalize()
+        if last.shape[0]:
+            outs.append((last.numpy(), model.ctc.log_softmax(last[None])[0].numpy()))
     return outs
 
 
@@ -101,8 +111,18 @@ def test_onnx_step_equals_streaming_encoder_over_60s(tmp_path, chunk_ms, left, k
     feats = torch.randn(6000, 80, generator=torch.Generator().manual_seed(1))  # 60 s of fbank frames
     n, worst = _compare(_onnx_stream(tmp_path / "encoder.onnx", feats.numpy()),
                         _torch_stream(model, feats, chunk, left))
-    assert n == (6000 - 3) // (4 * chunk)
+    assert n == -(-encoder_frames_for(6000) // chunk) and encoder_frames_for(6000) % chunk  # a shorter last one
     print(f"{chunk_ms} ms, {left} left chunks: {n} chunks, max abs difference {worst:.2e}")
+
+
+def test_streams_shorter_than_a_few_chunks(tmp_path):
+    model = _random_model(seed=5)
+    export_encoder_step(model, tmp_path / "encoder.onnx", 320, 3)
+    gen = torch.Generator().manual_seed(2)
+    for length in (7, 40, 4 * 8 + 3, 4 * 8 + 4, 150):  # one frame, under a chunk, exactly one, just over, a few
+        feats = torch.randn(length, 80, generator=gen)
+        n, _ = _compare(_onnx_stream(tmp_path / "encoder.onnx", feats.numpy()), _torch_stream(model, feats, 8, 3))
+        assert n == -(-encoder_frames_for(length) // 8), length
 
 
 def test_cli_exports_trained_model_equal_to_pytorch(tiny_asr, tmp_path):

@@ -13,7 +13,10 @@ name               shape                       meaning
 ``v_cache``        ``[N, H, L*C, d]`` float32  the values, same layout
 ``conv_cache``     ``[N, h, D]`` float32       every layer's last ``h`` GLU outputs (conv left context)
 ``cache_len``      ``[1]`` int64               valid frames at the end of ``k_cache``/``v_cache`` (0..L*C)
-``encoder_out``    ``[1, C, D]`` float32       the chunk's encoder frames (after the final LayerNorm)
+``chunk_len``      ``[1]`` int64               encoder frames of this chunk (``C``; fewer for the last one,
+                                               whose fbank window is padded with anything, e.g. zeros)
+``encoder_out``    ``[1, C, D]`` float32       the chunk's encoder frames (after the final LayerNorm; the
+                                               first ``chunk_len`` are valid)
 ``ctc_logp``       ``[1, C, V]`` float32       CTC log-probabilities of those frames
 ``*_out``          as the inputs               the caches for the next chunk
 =================  ==========================  =====================================================
@@ -21,9 +24,9 @@ name               shape                       meaning
 ``C`` = chunk in encoder frames (``chunk_ms / 40``), ``L`` = left chunks, ``N`` layers, ``H`` heads of
 ``d`` dims, ``D = H * d``, ``h = (cnn_module_kernel - 1) / 2``. A stream starts with zero caches and
 ``cache_len = 0``. Keys before the valid ones are masked out of the attention, so the first ``L``
-chunks give what the PyTorch streaming encoder gives with its shorter caches. These sizes and the
-frame rates are in the model's metadata (:func:`read_metadata`). The shorter last chunk of an
-utterance (PyTorch's ``finalize``) is not expressible yet: the graph always encodes ``C`` frames.
+chunks give what the PyTorch streaming encoder gives with its shorter caches; frames past
+``chunk_len`` are masked too, so the shorter last chunk gives what PyTorch's ``finalize`` gives.
+These sizes and the frame rates are in the model's metadata (:func:`read_metadata`).
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from chunkssl.fileio import DataError
 __all__ = ["ExportRefused", "check_options", "EncoderStep", "export_encoder_step", "read_metadata",
            "initial_caches", "INPUT_NAMES", "OUTPUT_NAMES"]
 
-INPUT_NAMES = ["fbank", "k_cache", "v_cache", "conv_cache", "cache_len"]
+INPUT_NAMES = ["fbank", "k_cache", "v_cache", "conv_cache", "cache_len", "chunk_len"]
 OUTPUT_NAMES = ["encoder_out", "ctc_logp", "k_cache_out", "v_cache_out", "conv_cache_out", "cache_len_out"]
 FORMAT_VERSION = 1
 OPSET = 17
@@ -143,7 +146,7 @@ class EncoderStep(nn.Module):
         kv = [n, attn.h, self.kv_frames, attn.d_k]
         vocab = self.ctc.ctc_lo.out_features
         ins = {"fbank": [1, self.fbank_window, enc.input_size], "k_cache": kv, "v_cache": kv,
-               "conv_cache": [n, half, d], "cache_len": [1]}
+               "conv_cache": [n, half, d], "cache_len": [1], "chunk_len": [1]}
         outs = {"encoder_out": [1, self.chunk, d], "ctc_logp": [1, self.chunk, vocab], "k_cache_out": kv,
                 "v_cache_out": kv, "conv_cache_out": [n, half, d], "cache_len_out": [1]}
         return {**ins, **outs}
@@ -151,11 +154,12 @@ class EncoderStep(nn.Module):
     def example_inputs(self) -> tuple[torch.Tensor, ...]:
         """Zero inputs of the right shapes (the start of a stream), for tracing."""
         s = self.shapes()
-        return (torch.zeros(s["fbank"]), *initial_caches(s))
+        return (torch.zeros(s["fbank"]), *initial_caches(s), torch.tensor([self.chunk]))
 
     # the step ------------------------------------------------------------------------------------
     def forward(self, fbank: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-                conv_cache: torch.Tensor, cache_len: torch.Tensor) -> tuple[torch.Tensor, ...]:
+                conv_cache: torch.Tensor, cache_len: torch.Tensor,
+                chunk_len: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Encode one chunk; returns ``(encoder_out, ctc_logp, k_cache, v_cache, conv_cache, cache_len)``."""
         x = fbank
         if self.mvn is not None:
@@ -166,22 +170,24 @@ class EncoderStep(nn.Module):
                 x = x / std
         x = self.encoder.embed_window(x)                                   # [1, C, D]
         k_total = self.kv_frames + self.chunk
-        valid = torch.arange(k_total, device=x.device) >= (self.kv_frames - cache_len)  # [K + C]
+        slots = torch.arange(k_total, device=x.device)
+        valid = (slots >= self.kv_frames - cache_len) & (slots < self.kv_frames + chunk_len)  # keys [K + C]
+        frames = torch.arange(self.chunk, device=x.device) < chunk_len                       # chunk [C]
         ks, vs, convs = [], [], []
         for i, (layer, plan) in enumerate(zip(self.encoder.encoders, self.plans)):
             x, k, v, conv = _layer_step(layer, plan, x, k_cache[i:i + 1], v_cache[i:i + 1],
-                                        conv_cache[i:i + 1], valid)
+                                        conv_cache[i:i + 1], valid, frames, chunk_len)
             ks.append(k)
             vs.append(v)
             convs.append(conv)
         y = self.encoder.after_norm(x)
-        new_len = torch.clamp(cache_len + self.chunk, max=self.kv_frames)
+        new_len = torch.clamp(cache_len + chunk_len, max=self.kv_frames)
         return (y, self.ctc.log_softmax(y), torch.cat(ks), torch.cat(vs), torch.cat(convs), new_len)
 
 
 def _attention_step(layer: ChunkConformerLayer, plan: StepPlan, x: torch.Tensor, keys: torch.Tensor,
-                    values: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """``RelPositionSelfAttention.forward_step`` with invalid cache slots masked; caches keep their size."""
+                    values: torch.Tensor, valid: torch.Tensor, chunk_len: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``RelPositionSelfAttention.forward_step`` with invalid keys masked; caches keep their size."""
     attn = layer.self_attn
     c = x.shape[1]
     q, k, v = plan.project(x).float().view(1, c, 3, attn.h, attn.d_k).unbind(2)
@@ -196,29 +202,32 @@ def _attention_step(layer: ChunkConformerLayer, plan: StepPlan, x: torch.Tensor,
     scores = scores.masked_fill(~valid, torch.finfo(scores.dtype).min)
     probs = torch.softmax(scores, dim=-1)
     out = torch.matmul(probs, values).transpose(1, 2).reshape(1, c, attn.h * attn.d_k).to(x.dtype)
-    return attn.linear_out(out), keys[:, :, c:], values[:, :, c:]
+    keep = chunk_len + torch.arange(n_keys - c, device=x.device)  # the last K keys up to the chunk's end
+    return attn.linear_out(out), keys.index_select(2, keep), values.index_select(2, keep)
 
 
 def _layer_step(layer: ChunkConformerLayer, plan: StepPlan, x: torch.Tensor, keys: torch.Tensor,
-                values: torch.Tensor, conv: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, ...]:
+                values: torch.Tensor, conv: torch.Tensor, valid: torch.Tensor, frames: torch.Tensor,
+                chunk_len: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """``ChunkConformerLayer.forward_step`` over flat caches (the attention masked)."""
     if layer.feed_forward_macaron is not None:
         x = x + layer.ff_scale * layer.feed_forward_macaron(layer.norm_ff_macaron(x))
-    att, keys, values = _attention_step(layer, plan, layer.norm_mha(x), keys, values, valid)
+    att, keys, values = _attention_step(layer, plan, layer.norm_mha(x), keys, values, valid, chunk_len)
     x = x + att
-    out, conv = _conv_step(layer.conv_module, layer.norm_conv(x), conv)
+    out, conv = _conv_step(layer.conv_module, layer.norm_conv(x), conv, frames, chunk_len)
     x = x + out
     x = x + layer.ff_scale * layer.feed_forward(layer.norm_ff(x))
     return layer.norm_final(x), keys, values, conv
 
 
-def _conv_step(module: ChunkConvolutionModule, x: torch.Tensor,
-               cache: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _conv_step(module: ChunkConvolutionModule, x: torch.Tensor, cache: torch.Tensor, frames: torch.Tensor,
+               chunk_len: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``ChunkConvolutionModule.forward_step`` with conv1d (:meth:`depthwise`) for the sum of taps, which
-    does not export (``unfold``); the same up to float rounding."""
-    window = torch.cat([cache, F.glu(module.pointwise_conv1(x), dim=-1)], dim=1)
+    does not export (``unfold``; the same up to float rounding), and frames past ``chunk_len`` zeroed."""
+    glu = F.glu(module.pointwise_conv1(x), dim=-1) * frames[None, :, None].to(x.dtype)
+    window = torch.cat([cache, glu], dim=1)
     out = module.depthwise(window)
-    cache = window[:, window.shape[1] - module.half_kernel:]
+    cache = window.index_select(1, chunk_len + torch.arange(module.half_kernel, device=x.device))
     return module.pointwise_conv2(module.activation(module.norm(out))), cache
 
 
