@@ -266,16 +266,19 @@ def export_encoder_step(model: nn.Module, path: str | Path, chunk_ms: int, left_
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with warnings.catch_warnings():  # the TorchScript exporter notes every slice it cannot fold
-        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
-        torch.onnx.export(step, step.example_inputs(), str(tmp), input_names=INPUT_NAMES,
-                          output_names=OUTPUT_NAMES, opset_version=OPSET, dynamo=False, do_constant_folding=True)
-    proto = onnx.load(str(tmp))
-    meta = metadata(step, getattr(model, "blank_id", None))
-    onnx.helper.set_model_props(proto, meta)
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(tmp))
-    tmp.replace(path)
+    try:
+        with warnings.catch_warnings():  # the TorchScript exporter notes every slice it cannot fold
+            warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
+            torch.onnx.export(step, step.example_inputs(), str(tmp), input_names=INPUT_NAMES,
+                              output_names=OUTPUT_NAMES, opset_version=OPSET, dynamo=False, do_constant_folding=True)
+        proto = onnx.load(str(tmp))
+        meta = metadata(step, getattr(model, "blank_id", None))
+        onnx.helper.set_model_props(proto, meta)
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(tmp))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return meta
 
 
