@@ -181,3 +181,28 @@ def test_cli_refuses_unlimited_left_context(tmp_path, capsys):
     assert run_cli("export_onnx", export_onnx.main, args) == 2
     assert "export_onnx: error: --left-chunks -1: unlimited left context" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_onnx_streaming_encoder_takes_uneven_pieces(tmp_path):
+    from chunkssl.deploy.onnx_encoder import OnnxStreamingEncoder
+
+    model = _random_model(seed=7)
+    export_encoder_step(model, tmp_path / "encoder.onnx", 640, 4)
+    stream = OnnxStreamingEncoder(tmp_path / "encoder.onnx")
+    rng = np.random.default_rng(0)
+    for length in (6000, 90):  # 60 s, then (after reset) a stream shorter than one chunk
+        feats = torch.randn(length, 80, generator=torch.Generator().manual_seed(length))
+        outs, pos, kept = [], 0, 0
+        while pos < length:
+            n = int(rng.integers(1, 40))  # 10-400 ms pieces
+            outs.append(stream.accept(feats[pos:pos + n].numpy()))
+            kept = max(kept, stream.cache_sizes()["fbank"])
+            pos += n
+        outs.append(stream.finalize())
+        got_enc, got_logp = np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
+        expected = _torch_stream(model, feats, 16, 4)
+        ref_enc, ref_logp = np.concatenate([e[0] for e in expected]), np.concatenate([e[1] for e in expected])
+        assert got_enc.shape == ref_enc.shape == (encoder_frames_for(length), 64)
+        assert np.abs(got_enc - ref_enc).max() < TOL and np.abs(got_logp - ref_logp).max() < TOL
+        assert stream.num_encoded == encoder_frames_for(length) and kept < 67 + 40
+        stream.reset()
