@@ -1,7 +1,7 @@
 """ONNX export of one streaming encoder step of a chunk-conformer ASR model, with explicit caches.
 
 The graph is :class:`EncoderStep`: the step :class:`~chunkssl.streaming.encoder.StreamingEncoder` takes
-for one full chunk, with its caches as fixed-size tensors so that no shape ever changes:
+for one chunk, with its caches as fixed-size tensors so that no shape ever changes:
 
 =================  ==========================  =====================================================
 name               shape                       meaning
