@@ -37,7 +37,7 @@ class OnnxStreamingEncoder:
         self.shapes = json.loads(self.meta["shapes"])
         self.chunk = int(self.meta["chunk_frames"])
         self.window, self.hop = int(self.meta["fbank_window"]), int(self.meta["fbank_hop"])
-        self.stride = int(self.meta["subsampling_stride"])
+        self.stride, self.receptive = int(self.meta["subsampling_stride"]), int(self.meta["subsampling_receptive"])
         options = ort.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -57,6 +57,10 @@ class OnnxStreamingEncoder:
     def num_encoded(self) -> int:
         """Encoder frames output so far."""
         return self._done
+
+    def fbank_frames_needed(self) -> int:
+        """More fbank frames that must arrive before the next full chunk can be encoded."""
+        return max(0, self.stride * (self._done + self.chunk) + self.receptive - self.stride - self._total)
 
     def cache_sizes(self) -> dict:
         """Frames kept between calls: fbank (fewer than a window plus a hop) and the fixed caches."""

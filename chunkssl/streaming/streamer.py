@@ -90,6 +90,8 @@ class Streamer:
         max_segment_s: end a segment after this much audio even without a pause (None: never).
         make_encoder: builds the streaming encoder from (chunk frames, left chunks) once the model is
             cast (default :class:`~chunkssl.streaming.encoder.StreamingEncoder`; codec models feed codes).
+            An encoder with ``takes_raw_fbank = True`` gets raw fbank (no MVN) and returns
+            ``(encoder frames, CTC log-probs)`` from ``accept``/``finalize`` (the onnxruntime step).
     """
 
     def __init__(self, asr: LoadedASR, chunk_ms: int = 640, left_chunks: int = -1, beam_size: int = 10,
@@ -167,13 +169,22 @@ class Streamer:
         return StreamEvent("final", audio_s, self._wall(), text, tokens, tuple(self.asr.tokens(tokens)),
                            self.num_segments)
 
+    def _encode(self, feats: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Encoder frames (and CTC log-probs when the encoder gives them) of raw fbank; None: the last chunk."""
+        if getattr(self.encoder, "takes_raw_fbank", False):  # MVN and CTC inside the encoder (onnxruntime)
+            return self.encoder.finalize() if feats is None else self.encoder.accept(feats)
+        if feats is None:
+            return self.encoder.finalize(), None
+        return self.encoder.accept(normalize_feats(self.asr.model, feats)), None
+
     @torch.no_grad()
-    def _advance(self, enc: torch.Tensor) -> bool:
+    def _advance(self, enc: torch.Tensor, log_probs: torch.Tensor | None = None) -> bool:
         if enc.shape[0] == 0:
             return False
         if self.do_rescore:
             self._enc_outs.append(enc)
-        log_probs = self.asr.model.ctc.log_softmax(enc[None])[0].float()
+        if log_probs is None:
+            log_probs = self.asr.model.ctc.log_softmax(enc[None])[0].float()
         self.search.accept(log_probs)
         self._segment_frames += enc.shape[0]
         pause = False
@@ -217,8 +228,7 @@ class Streamer:
         feats = self.fbank.accept(samples, sample_rate, min_frames=self.encoder.fbank_frames_needed())
         if feats.shape[0] == 0:
             return []
-        feats = normalize_feats(self.asr.model, feats)
-        if not self._advance(self.encoder.accept(feats)):
+        if not self._advance(*self._encode(feats)):
             return []
         self.chunk_compute_s.append(time.perf_counter() - start)
         events, self._pending = self._pending, []
@@ -235,8 +245,8 @@ class Streamer:
         audio_s = self.audio_s
         feats = self.fbank.flush()
         if feats.shape[0]:
-            self._advance(self.encoder.accept(normalize_feats(self.asr.model, feats)))
-        self._advance(self.encoder.finalize())
+            self._advance(*self._encode(feats))
+        self._advance(*self._encode(None))
         best = self._segment_result()
         self.chunk_compute_s.append(time.perf_counter() - start)
         event = self._final(best, audio_s)

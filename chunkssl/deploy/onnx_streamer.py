@@ -1,0 +1,117 @@
+"""Streaming ASR with the exported encoder step in onnxruntime: :class:`OnnxStreamer`.
+
+    streamer = OnnxStreamer.from_files("exp/asr/config.yaml", "exp/asr/valid.acc.best.pth", "exp/asr/onnx")
+    for piece in pieces:
+        for event in streamer.accept(piece):
+            print(event.type, event.text)
+    final = streamer.finalize()
+
+Same API, events and results as :class:`~chunkssl.streaming.streamer.Streamer` (it is one, with its
+encoder replaced): the incremental fbank, the CTC prefix beam search, segmentation and events are
+Streamer's own code; the global MVN, the chunk encoder and the CTC log-softmax run in
+``encoder.onnx`` (or ``encoder.int8.onnx``) through
+:class:`~chunkssl.deploy.onnx_encoder.OnnxStreamingEncoder`. The chunk size and left chunks come
+from ``encoder.json``.
+
+Not yet PyTorch-free: the attention rescoring at :meth:`finalize` (and the token list / text) still
+use the trained model's PyTorch decoder, since the decoder is not exported yet (a later slice of issue 18).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from chunkssl.asr.model import LoadedASR, load_asr
+from chunkssl.deploy.onnx_encoder import OnnxStreamingEncoder
+from chunkssl.fileio import DataError
+from chunkssl.streaming.streamer import Streamer
+
+__all__ = ["OnnxEncoderStep", "OnnxStreamer", "read_encoder_json"]
+
+
+def read_encoder_json(onnx_dir: str | Path, int8: bool = False) -> tuple[Path, dict]:
+    """``(path of the encoder .onnx to run, encoder.json)`` of an export_onnx output directory."""
+    onnx_dir = Path(onnx_dir)
+    info_path = onnx_dir / "encoder.json"
+    if not info_path.is_file():
+        raise DataError(f"{info_path}: no such file (write it with python -m chunkssl.bin.export_onnx)")
+    try:
+        info = json.loads(info_path.read_text())
+        chunk_ms, left = int(info["chunk_ms"]), int(info["left_chunks"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{info_path}: not an encoder.json of chunkssl.bin.export_onnx ({exc!r})") from None
+    info["chunk_ms"], info["left_chunks"] = chunk_ms, left
+    if int8:
+        if "int8" not in info:
+            raise DataError(f"{info_path}: no int8 model recorded; export with python -m chunkssl.bin.export_onnx "
+                            "--int8")
+        path = onnx_dir / info["int8"]["file"]
+    else:
+        path = onnx_dir / "encoder.onnx"
+    if not path.is_file():
+        raise DataError(f"{path}: no such file (named by {info_path})")
+    return path, info
+
+
+class OnnxEncoderStep:
+    """The encoder a :class:`Streamer` is given: raw fbank in, ``(encoder frames, CTC log-probs)`` out (torch)."""
+
+    takes_raw_fbank = True
+
+    def __init__(self, path: str | Path, threads: int = 1):
+        self.onnx = OnnxStreamingEncoder(path, threads)
+
+    def reset(self) -> None:
+        """Forget the stream."""
+        self.onnx.reset()
+
+    def fbank_frames_needed(self) -> int:
+        """More fbank frames before the next full chunk."""
+        return self.onnx.fbank_frames_needed()
+
+    def accept(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw fbank frames ``[n, F]`` in; encoder frames and CTC log-probs of the chunks now complete out."""
+        enc, logp = self.onnx.accept(feats.detach().cpu().numpy())
+        return torch.from_numpy(enc), torch.from_numpy(logp)
+
+    def finalize(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The shorter last chunk."""
+        enc, logp = self.onnx.finalize()
+        return torch.from_numpy(enc), torch.from_numpy(logp)
+
+
+class OnnxStreamer(Streamer):
+    """A :class:`Streamer` whose encoder step (MVN, encoder, CTC) is the exported ONNX graph.
+
+    Args:
+        asr: the loaded model the export was made from (its decoder rescores; its token list makes text).
+        onnx_dir: output directory of ``chunkssl.bin.export_onnx`` (``encoder.onnx``, ``encoder.json``).
+        int8: run ``encoder.int8.onnx`` (export with ``--int8``) instead of the float32 graph.
+        threads: onnxruntime intra-op threads.
+        **kwargs: Streamer's search, rescoring and segmentation options (not ``chunk_ms``/``left_chunks``,
+            which are the export's, nor ``dtype``/``make_encoder``).
+    """
+
+    def __init__(self, asr: LoadedASR, onnx_dir: str | Path, int8: bool = False, threads: int = 1, **kwargs):
+        for name in ("chunk_ms", "left_chunks", "dtype", "make_encoder"):
+            if name in kwargs:
+                raise TypeError(f"OnnxStreamer takes no {name!r}: the chunking is fixed by {onnx_dir}/encoder.json")
+        path, info = read_encoder_json(onnx_dir, int8)
+        model = asr.model
+        vocab, blank = int(info.get("vocab_size", -1)), int(info.get("blank_id", -1))
+        if vocab != model.ctc.ctc_lo.out_features or blank not in (-1, model.blank_id):
+            raise DataError(f"{path}: exported for a vocabulary of {vocab} (blank {blank}), the model has "
+                            f"{model.ctc.ctc_lo.out_features} (blank {model.blank_id}): not the same model")
+        self.onnx_path, self.onnx_info = path, info
+        super().__init__(asr, info["chunk_ms"], info["left_chunks"],
+                         make_encoder=lambda _chunk, _left: OnnxEncoderStep(path, threads), **kwargs)
+
+    @classmethod
+    def from_files(cls, asr_train_config: str, asr_model_file: str, onnx_dir: str | Path, int8: bool = False,
+                   threads: int = 1, **kwargs) -> "OnnxStreamer":
+        """Load ``config.yaml`` + ``.pth`` of the ``asr_train`` run (for rescoring) and its export in ``onnx_dir``."""
+        read_encoder_json(onnx_dir, int8)  # a missing export is reported before the model is loaded
+        return cls(load_asr(asr_train_config, asr_model_file, "cpu"), onnx_dir, int8, threads, **kwargs)
