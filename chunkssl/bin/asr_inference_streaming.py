@@ -4,6 +4,12 @@
         --asr_model_file exp/asr/valid.acc.best.pth --wav-scp data/test/wav.scp [--segments data/test/segments] \\
         --chunk-ms 640 [--left-chunks -1] --piece-ms 40 [--beam-size 10 --ctc-weight 0.3 --length-bonus 0] \\
         [--dtype float32|bfloat16|int8] [--realtime false] [--no-rescore] --output-dir DIR
+        [--backend onnx --onnx-dir exp/asr/onnx [--onnx-int8]]
+
+``--backend onnx`` runs the encoder step exported by ``chunkssl.bin.export_onnx`` in onnxruntime
+(:class:`~chunkssl.deploy.onnx_streamer.OnnxStreamer`): the chunk size and left chunks are those of
+``ONNX_DIR/encoder.json`` (a different --chunk-ms or --left-chunks is refused), ``--onnx-int8`` runs its
+``encoder.int8.onnx``; attention rescoring still uses the PyTorch decoder of the model.
 
 Writes (atomically):
 
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -39,7 +46,7 @@ from chunkssl.asr.decode import ctc_log_probs, encode
 from chunkssl.asr.io import SAMPLE_RATE
 from chunkssl.chunking import encoder_frames_for
 from chunkssl.features import fbank
-from chunkssl.fileio import run_cli
+from chunkssl.fileio import DataError, run_cli
 from chunkssl.streaming.decode_set import add_stream_args, decode_stream_set
 from chunkssl.streaming.streamer import Streamer
 
@@ -50,24 +57,63 @@ def get_parser() -> argparse.ArgumentParser:
     add_stream_args(p)
     p.add_argument("--dtype", choices=["float32", "bfloat16", "int8"], default="float32",
                    help="bfloat16 needs a CPU/GPU with bf16 matmuls; int8 = dynamic int8 weights (CPU)")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                   help="encoder in PyTorch, or the exported encoder.onnx in onnxruntime (needs --onnx-dir)")
+    p.add_argument("--onnx-dir", "--onnx_dir", default=None, help="export_onnx output (encoder.onnx, encoder.json)")
+    p.add_argument("--onnx-int8", "--onnx_int8", action="store_true", help="run encoder.int8.onnx (--backend onnx)")
+    p.set_defaults(chunk_ms=None, left_chunks=None)  # torch: 640 and -1; onnx: those of encoder.json
     return p
+
+
+def _onnx_streamer(args: argparse.Namespace) -> Streamer:
+    """The onnxruntime streamer of ``--onnx-dir``, after checking the options against its encoder.json."""
+    from chunkssl.deploy.onnx_streamer import OnnxStreamer, read_encoder_json
+
+    if not args.onnx_dir:
+        raise DataError("--backend onnx needs --onnx-dir (the output directory of chunkssl.bin.export_onnx)")
+    if args.dtype != "float32":
+        raise DataError(f"--dtype {args.dtype} is for --backend torch; use --onnx-int8 for the int8 ONNX encoder")
+    _, info = read_encoder_json(args.onnx_dir, args.onnx_int8)
+    json_path = f"{args.onnx_dir}/encoder.json"
+    for opt, name in (("--chunk-ms", "chunk_ms"), ("--left-chunks", "left_chunks")):
+        given = getattr(args, name)
+        if given is not None and int(given) != info[name]:
+            raise DataError(f"{opt} {given} does not match the exported encoder ({json_path}: {name} "
+                            f"{info[name]}); the ONNX step is fixed at export: leave {opt} out or re-export")
+        setattr(args, name, info[name])
+    threads = args.num_threads if args.num_threads > 0 else 1
+    return OnnxStreamer.from_files(args.asr_train_config, args.asr_model_file, args.onnx_dir, args.onnx_int8,
+                                   threads, beam_size=args.beam_size, ctc_weight=args.ctc_weight,
+                                   length_bonus=args.length_bonus, rescore=not args.no_rescore,
+                                   endpoint_ms=args.endpoint_ms, max_segment_s=args.max_segment_s)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Stream every utterance and write text, token_int, stream.jsonl and timing.json; returns the exit status."""
     args = parse_decode_args(get_parser(), argv)
+    if args.backend == "onnx":
+        streamer = _onnx_streamer(args)
+        return decode_stream_set(streamer, args, _offline(streamer),
+                                 {"backend": "onnx", "onnx": str(streamer.onnx_path)})
+    if args.onnx_dir is not None or args.onnx_int8:
+        raise DataError("--onnx-dir/--onnx-int8 need --backend onnx")
+    args.chunk_ms = 640 if args.chunk_ms is None else args.chunk_ms
+    args.left_chunks = -1 if args.left_chunks is None else args.left_chunks
     streamer = Streamer.from_files(args.asr_train_config, args.asr_model_file, args.chunk_ms, args.left_chunks,
                                    args.beam_size, args.ctc_weight, dtype=args.dtype,
                                    length_bonus=args.length_bonus, rescore=not args.no_rescore,
                                    endpoint_ms=args.endpoint_ms, max_segment_s=args.max_segment_s)
+    return decode_stream_set(streamer, args, _offline(streamer), {"dtype": args.dtype, "backend": "torch"})
 
+
+def _offline(streamer: Streamer) -> Callable[[np.ndarray], torch.Tensor | None]:
+    """Full-context CTC posteriors of a wave (PyTorch), for the token emission delays."""
     def offline_log_probs(wave: np.ndarray) -> torch.Tensor | None:
         feats = fbank(wave, SAMPLE_RATE)
         if encoder_frames_for(feats.shape[0]) == 0:
             return None
         return ctc_log_probs(streamer.asr, encode(streamer.asr, feats, None, None))
-
-    return decode_stream_set(streamer, args, offline_log_probs, {"dtype": args.dtype})
+    return offline_log_probs
 
 
 if __name__ == "__main__":
