@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,33 @@ def test_fsdd_full_train_meets_offline_and_streaming_wer_targets(tmp_path, scrip
     table = (recipe / "RESULTS.md").read_text()
     assert "| fsdd | test | offline | full | 300 |" in table and "| fsdd | test | streaming | 640 | 300 |" in table
     assert (recipe / "wer_vs_chunk.png").stat().st_size > 0
+    _onnx_streams_the_test_set_like_torch(recipe, env)
+
+
+def _onnx_streams_the_test_set_like_torch(recipe: Path, env: dict) -> None:
+    """Issue 18 on the trained FSDD model: ONNX (left 4 chunks) gives the final texts of PyTorch's streamer with
+    the same left-chunk limit on the 300 test recordings; int8 is within 0.5 absolute WER of float32."""
+    exp = recipe / EXP
+    model = ["--asr_train_config", str(exp / "config.yaml"), "--asr_model_file", str(exp / "valid.acc.ave.pth")]
+
+    def run(*args: str) -> None:
+        r = subprocess.run([sys.executable, "-m", *args], cwd=recipe, env=env, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-3000:]
+
+    run("chunkssl.bin.export_onnx", *model, "--chunk-ms", "640", "--left-chunks", "4", "--out-dir", "exp/onnx",
+        "--int8")
+    common = [*model, "--wav-scp", "data/test/wav.scp", "--beam-size", "4"]
+    wer = {}
+    for name, backend in (("torch", ["--chunk-ms", "640", "--left-chunks", "4"]),
+                          ("onnx", ["--backend", "onnx", "--onnx-dir", "exp/onnx"]),
+                          ("int8", ["--backend", "onnx", "--onnx-dir", "exp/onnx", "--onnx-int8"])):
+        run("chunkssl.bin.asr_inference_streaming", *common, *backend, "--output-dir", f"exp/onnx_{name}")
+        run("chunkssl.bin.score_asr", "--ref", "data/test/text", "--hyp", f"exp/onnx_{name}/text",
+            "--out-dir", f"exp/onnx_{name}/score")
+        wer[name] = json.loads((recipe / f"exp/onnx_{name}/score/result.json").read_text())
+    assert (recipe / "exp/onnx_onnx/text").read_text() == (recipe / "exp/onnx_torch/text").read_text()
+    assert wer["onnx"]["num_utts"] == wer["int8"]["num_utts"] == 300
+    assert abs(wer["int8"]["error_rate"] - wer["onnx"]["error_rate"]) <= 0.5, wer
 
 
 def _cut_segments():
