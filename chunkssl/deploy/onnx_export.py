@@ -32,7 +32,6 @@ These sizes and the frame rates are in the model's metadata (:func:`read_metadat
 from __future__ import annotations
 
 import json
-import math
 import warnings
 from pathlib import Path
 
@@ -188,22 +187,11 @@ class EncoderStep(nn.Module):
 def _attention_step(layer: ChunkConformerLayer, plan: StepPlan, x: torch.Tensor, keys: torch.Tensor,
                     values: torch.Tensor, valid: torch.Tensor, chunk_len: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """``RelPositionSelfAttention.forward_step`` with invalid keys masked; caches keep their size."""
-    attn = layer.self_attn
     c = x.shape[1]
-    q, k, v = plan.project(x).float().view(1, c, 3, attn.h, attn.d_k).unbind(2)
-    keys = torch.cat([keys, k.transpose(1, 2)], dim=2)
-    values = torch.cat([values, v.transpose(1, 2)], dim=2)
+    out, keys, values = layer.self_attn.forward_step(x, keys, values, plan, key_mask=valid)
     n_keys = keys.shape[2]
-    lo, hi = -(c - 1), n_keys - 1
-    content = torch.matmul((q + plan.u).transpose(1, 2), keys.transpose(-2, -1))
-    by_offset = torch.matmul((q + plan.v).transpose(1, 2), plan.positions(lo, hi).transpose(-2, -1))
-    index = plan.tables.offset_index(c, n_keys, lo, attn.h)
-    scores = (content + torch.gather(by_offset, -1, index)) / math.sqrt(attn.d_k)
-    scores = scores.masked_fill(~valid, torch.finfo(scores.dtype).min)
-    probs = torch.softmax(scores, dim=-1)
-    out = torch.matmul(probs, values).transpose(1, 2).reshape(1, c, attn.h * attn.d_k).to(x.dtype)
     keep = chunk_len + torch.arange(n_keys - c, device=x.device)  # the last K keys up to the chunk's end
-    return attn.linear_out(out), keys.index_select(2, keep), values.index_select(2, keep)
+    return out, keys.index_select(2, keep), values.index_select(2, keep)
 
 
 def _layer_step(layer: ChunkConformerLayer, plan: StepPlan, x: torch.Tensor, keys: torch.Tensor,

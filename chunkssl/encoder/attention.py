@@ -82,13 +82,14 @@ class RelPositionSelfAttention(nn.Module):
         out = out.transpose(1, 2).reshape(query.size(0), -1, self.h * self.d_k)
         return self.linear_out(out)
 
-    def forward_step(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
-                     plan: "StepPlan") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward_step(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, plan: "StepPlan",
+                     key_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Attend chunk ``x [1, c, D]`` to cached ``keys/values [1, H, K, d]`` and its own frames.
 
         Returns the output ``[1, c, D]`` and the keys/values with the chunk's appended (``[1, H, K + c, d]``,
         float32); the caller trims them to its left limit. The chunk's queries are its last ``c`` keys,
-        and every key up to the chunk's end is visible, as in the chunk-masked forward.
+        and every key up to the chunk's end is visible, as in the chunk-masked forward, except where a boolean
+        ``key_mask`` (broadcast to the scores ``[1, H, c, K + c]``) is False (fixed-size caches: ONNX export).
         """
         c = x.shape[1]
         # projections in the model dtype, the attention itself in float32 (see StepPlan)
@@ -102,6 +103,8 @@ class RelPositionSelfAttention(nn.Module):
         by_offset = torch.matmul((q + plan.v).transpose(1, 2), plan.positions(lo, hi).transpose(-2, -1))
         index = plan.tables.offset_index(c, n_keys, lo, self.h)
         scores = (content + torch.gather(by_offset, -1, index)) / math.sqrt(self.d_k)
+        if key_mask is not None:
+            scores = scores.masked_fill(~key_mask, torch.finfo(scores.dtype).min)
         probs = torch.softmax(scores, dim=-1)
         out = torch.matmul(probs, values).transpose(1, 2).reshape(1, c, self.h * self.d_k).to(x.dtype)
         return self.linear_out(out), keys, values
