@@ -9,7 +9,8 @@
 ``--backend onnx`` runs the encoder step exported by ``chunkssl.bin.export_onnx`` in onnxruntime
 (:class:`~chunkssl.deploy.onnx_streamer.OnnxStreamer`): the chunk size and left chunks are those of
 ``ONNX_DIR/encoder.json`` (a different --chunk-ms or --left-chunks is refused), ``--onnx-int8`` runs its
-``encoder.int8.onnx``; attention rescoring still uses the PyTorch decoder of the model.
+``encoder.int8.onnx``; attention rescoring runs the exported ``decoder.onnx`` (``decoder.int8.onnx``)
+when encoder.json records one, else the PyTorch decoder of the model.
 
 Writes (atomically):
 
@@ -60,7 +61,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                    help="encoder in PyTorch, or the exported encoder.onnx in onnxruntime (needs --onnx-dir)")
     p.add_argument("--onnx-dir", "--onnx_dir", default=None, help="export_onnx output (encoder.onnx, encoder.json)")
-    p.add_argument("--onnx-int8", "--onnx_int8", action="store_true", help="run encoder.int8.onnx (--backend onnx)")
+    p.add_argument("--onnx-int8", "--onnx_int8", action="store_true",
+                   help="run encoder.int8.onnx and decoder.int8.onnx (--backend onnx)")
     p.set_defaults(chunk_ms=None, left_chunks=None)  # torch: 640 and -1; onnx: those of encoder.json
     return p
 
@@ -93,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_decode_args(get_parser(), argv)
     if args.backend == "onnx":
         streamer = _onnx_streamer(args)
+        decoder = None if streamer.decoder_path is None else str(streamer.decoder_path)  # None: PyTorch's
         return decode_stream_set(streamer, args, _offline(streamer),
-                                 {"backend": "onnx", "onnx": str(streamer.onnx_path)})
+                                 {"backend": "onnx", "onnx": str(streamer.onnx_path), "onnx_decoder": decoder})
     if args.onnx_dir is not None or args.onnx_int8:
         raise DataError("--onnx-dir/--onnx-int8 need --backend onnx")
     args.chunk_ms = 640 if args.chunk_ms is None else args.chunk_ms

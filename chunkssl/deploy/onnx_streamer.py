@@ -13,8 +13,11 @@ Streamer's own code; the global MVN, the chunk encoder and the CTC log-softmax r
 :class:`~chunkssl.deploy.onnx_encoder.OnnxStreamingEncoder`. The chunk size and left chunks come
 from ``encoder.json``.
 
-Not yet PyTorch-free: the attention rescoring at :meth:`finalize` (and the token list / text) still
-use the trained model's PyTorch decoder, since the decoder is not exported yet (a later slice of issue 18).
+Attention rescoring of each segment's n-best runs ``decoder.onnx`` (``decoder.int8.onnx`` with
+``int8=True``, if exported) through :class:`~chunkssl.deploy.onnx_decoder.OnnxDecoder` when
+``encoder.json`` records one (``"decoder"``); exports without it (CTC-only models, exports made before
+the decoder was exported, decoders the export refuses) rescore with the model's PyTorch decoder as the
+plain Streamer does. The model is still loaded in PyTorch: its token list makes the text.
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ from pathlib import Path
 import torch
 
 from chunkssl.asr.model import LoadedASR, load_asr
+from chunkssl.deploy.onnx_decoder import OnnxDecoder
 from chunkssl.deploy.onnx_encoder import OnnxStreamingEncoder
 from chunkssl.fileio import DataError
 from chunkssl.streaming.streamer import Streamer
 
-__all__ = ["OnnxEncoderStep", "OnnxStreamer", "read_encoder_json"]
+__all__ = ["OnnxEncoderStep", "OnnxStreamer", "read_encoder_json", "decoder_path"]
 
 
 def read_encoder_json(onnx_dir: str | Path, int8: bool = False) -> tuple[Path, dict]:
@@ -54,6 +58,24 @@ def read_encoder_json(onnx_dir: str | Path, int8: bool = False) -> tuple[Path, d
     if not path.is_file():
         raise DataError(f"{path}: no such file (named by {info_path})")
     return path, info
+
+
+def decoder_path(onnx_dir: str | Path, info: dict, int8: bool = False) -> Path | None:
+    """The ``decoder.onnx`` (``int8``: its int8 version, if exported) that ``encoder.json`` records, or None."""
+    record = info.get("decoder")
+    if not record:
+        return None
+    info_path = Path(onnx_dir) / "encoder.json"
+    try:
+        name = record["int8"]["file"] if int8 and record.get("int8") else record["file"]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise DataError(f"{info_path}: its \"decoder\" is not a record of chunkssl.bin.export_onnx ({exc!r}); "
+                        "export again") from None
+    path = Path(onnx_dir) / name
+    if not path.is_file():
+        raise DataError(f"{path}: no such file (named by {info_path}); export again with "
+                        "python -m chunkssl.bin.export_onnx")
+    return path
 
 
 class OnnxEncoderStep:
@@ -87,9 +109,12 @@ class OnnxStreamer(Streamer):
     """A :class:`Streamer` whose encoder step (MVN, encoder, CTC) is the exported ONNX graph.
 
     Args:
-        asr: the loaded model the export was made from (its decoder rescores; its token list makes text).
-        onnx_dir: output directory of ``chunkssl.bin.export_onnx`` (``encoder.onnx``, ``encoder.json``).
-        int8: run ``encoder.int8.onnx`` (export with ``--int8``) instead of the float32 graph.
+        asr: the loaded model the export was made from (its token list makes text; its decoder rescores
+            when the export has no ``decoder.onnx``).
+        onnx_dir: output directory of ``chunkssl.bin.export_onnx`` (``encoder.onnx``, ``encoder.json``,
+            ``decoder.onnx`` if exported).
+        int8: run ``encoder.int8.onnx`` (export with ``--int8``) instead of the float32 graph, and
+            ``decoder.int8.onnx`` if it was exported.
         threads: onnxruntime intra-op threads.
         **kwargs: Streamer's search, rescoring and segmentation options (not ``chunk_ms``/``left_chunks``,
             which are the export's, nor ``dtype``/``make_encoder``).
@@ -106,6 +131,11 @@ class OnnxStreamer(Streamer):
             raise DataError(f"{path}: exported for a vocabulary of {vocab} (blank {blank}), the model has "
                             f"{model.ctc.ctc_lo.out_features} (blank {model.blank_id}): not the same model")
         self.onnx_path, self.onnx_info = path, info
+        self.decoder_path = None  # None: rescoring with the model's PyTorch decoder
+        if kwargs.get("rescore", True) and kwargs.get("attention_scorer") is None:
+            self.decoder_path = decoder_path(onnx_dir, info, int8)
+            if self.decoder_path is not None:
+                kwargs["attention_scorer"] = _onnx_scorer(self.decoder_path, asr, threads)
         super().__init__(asr, info["chunk_ms"], info["left_chunks"],
                          make_encoder=lambda _chunk, _left: OnnxEncoderStep(path, threads), **kwargs)
 
@@ -113,5 +143,18 @@ class OnnxStreamer(Streamer):
     def from_files(cls, asr_train_config: str, asr_model_file: str, onnx_dir: str | Path, int8: bool = False,
                    threads: int = 1, **kwargs) -> "OnnxStreamer":
         """Load ``config.yaml`` + ``.pth`` of the ``asr_train`` run (for rescoring) and its export in ``onnx_dir``."""
-        read_encoder_json(onnx_dir, int8)  # a missing export is reported before the model is loaded
+        _, info = read_encoder_json(onnx_dir, int8)  # a missing export is reported before the model is loaded
+        decoder_path(onnx_dir, info, int8)
         return cls(load_asr(asr_train_config, asr_model_file, "cpu"), onnx_dir, int8, threads, **kwargs)
+
+
+def _onnx_scorer(path: Path, asr: LoadedASR, threads: int) -> OnnxDecoder:
+    """The ONNX decoder of ``path``, checked against the model's vocabulary and ``<sos>``/``<eos>`` ids."""
+    scorer = OnnxDecoder(path, threads)
+    model = asr.model
+    vocab = len(asr.token_list)
+    if (scorer.vocab_size, scorer.sos, scorer.eos) != (vocab, model.sos, model.eos):
+        raise DataError(f"{path}: exported for a vocabulary of {scorer.vocab_size} (sos {scorer.sos}, eos "
+                        f"{scorer.eos}), the model has {vocab} (sos {model.sos}, eos {model.eos}): not the same "
+                        "model; export it again")
+    return scorer

@@ -3,15 +3,23 @@
 Each hypothesis ``y`` gets ``att = sum_k log p(y_k | y_<k, enc)`` over ``y + <eos>`` from the decoder
 fed ``<sos> + y``, and the combined score ``ctc_weight * ctc + (1 - ctc_weight) * att +
 length_bonus * len(y)``. The best combined score wins (ties: the earlier, i.e. better-CTC, one).
+
+The attention scores come from the PyTorch decoder (:func:`attention_scores`) unless :func:`rescore` is
+given another scorer with the same contract (e.g. the ONNX decoder of :mod:`chunkssl.deploy.onnx_decoder`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from chunkssl.search.ctc_prefix import Hypothesis
+
+
+# (encoder frames [T, D], hypotheses, sos, eos) -> attention score of each hypothesis
+AttentionScorer = Callable[[torch.Tensor, list[tuple[int, ...]], int, int], list[float]]
 
 
 @dataclass(frozen=True)
@@ -82,19 +90,21 @@ def attention_scores(decoder: torch.nn.Module, enc: torch.Tensor, hyps: list[tup
 
 
 def rescore(decoder: torch.nn.Module | None, enc: torch.Tensor, nbest: list[Hypothesis], sos: int, eos: int,
-            ctc_weight: float = 0.3, length_bonus: float = 0.0) -> list[Rescored]:
+            ctc_weight: float = 0.3, length_bonus: float = 0.0,
+            scorer: AttentionScorer | None = None) -> list[Rescored]:
     """Combine CTC and attention scores of ``nbest``; returns them best first.
 
-    Without a decoder (CTC-only model) or with ``ctc_weight == 1`` the CTC order is kept.
+    ``scorer`` replaces ``attention_scores(decoder, ...)`` when given (``decoder`` is then unused).
+    Without either (CTC-only model) or with ``ctc_weight == 1`` the CTC order is kept.
     """
     if not 0.0 <= ctc_weight <= 1.0:
         raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
     hyps = [h.tokens for h in nbest]
-    if decoder is None or ctc_weight == 1.0 or enc.shape[0] == 0:
+    if (decoder is None and scorer is None) or ctc_weight == 1.0 or enc.shape[0] == 0:
         att = [0.0] * len(hyps)
         weight = 1.0
     else:
-        att = attention_scores(decoder, enc, hyps, sos, eos)
+        att = scorer(enc, hyps, sos, eos) if scorer is not None else attention_scores(decoder, enc, hyps, sos, eos)
         weight = ctc_weight
     out = [Rescored(h.tokens, weight * h.score + (1 - weight) * a + length_bonus * len(h.tokens), h.score, a)
            for h, a in zip(nbest, att)]

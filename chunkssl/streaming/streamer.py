@@ -45,7 +45,7 @@ from chunkssl.asr.precision import NUMBER_FORMATS, set_number_format_
 from chunkssl.search.ctc_prefix import CTCPrefixBeamSearch
 from chunkssl.streaming.encoder import StreamingEncoder
 from chunkssl.streaming.fbank import StreamingFbank
-from chunkssl.search.rescoring import rescore as rescore_nbest
+from chunkssl.search.rescoring import AttentionScorer, rescore as rescore_nbest
 
 
 @dataclass(frozen=True)
@@ -92,13 +92,17 @@ class Streamer:
             cast (default :class:`~chunkssl.streaming.encoder.StreamingEncoder`; codec models feed codes).
             An encoder with ``takes_raw_fbank = True`` gets raw fbank (no MVN) and returns
             ``(encoder frames, CTC log-probs)`` from ``accept``/``finalize`` (the onnxruntime step).
+        attention_scorer: scores a segment's n-best in rescoring instead of the model's PyTorch decoder
+            (same contract as :func:`~chunkssl.search.rescoring.attention_scores` without the decoder
+            argument; e.g. the ONNX decoder); None: the PyTorch decoder.
     """
 
     def __init__(self, asr: LoadedASR, chunk_ms: int = 640, left_chunks: int = -1, beam_size: int = 10,
                  ctc_weight: float = 0.3, length_bonus: float = 0.0, dtype: torch.dtype = torch.float32,
                  rescore: bool = True, sample_rate: int = 16000, endpoint_ms: int | None = None,
                  max_segment_s: float | None = None,
-                 make_encoder: Callable[[int, int], StreamingEncoder] | None = None):
+                 make_encoder: Callable[[int, int], StreamingEncoder] | None = None,
+                 attention_scorer: AttentionScorer | None = None):
         frames = chunk_frames(chunk_ms)
         if frames is None:
             raise ValueError("streaming needs a finite chunk size in ms (e.g. 640)")
@@ -108,6 +112,7 @@ class Streamer:
         self.dtype = dtype
         self.chunk_ms, self.left_chunks = int(chunk_ms), left_chunks
         self.ctc_weight, self.length_bonus, self.do_rescore = ctc_weight, length_bonus, rescore
+        self.attention_scorer = attention_scorer
         for name, value in (("endpoint_ms", endpoint_ms), ("max_segment_s", max_segment_s)):
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive or None, got {value}")
@@ -203,7 +208,7 @@ class Streamer:
         if self.do_rescore and self._enc_outs and nbest:
             model = self.asr.model
             return rescore_nbest(getattr(model, "decoder", None), torch.cat(self._enc_outs), nbest, model.sos,
-                                 model.eos, self.ctc_weight, self.length_bonus)[0].tokens
+                                 model.eos, self.ctc_weight, self.length_bonus, self.attention_scorer)[0].tokens
         return nbest[0].tokens if nbest else ()
 
     def _end_segment(self, commit: bool = True) -> None:
