@@ -20,11 +20,10 @@ Options the fixed-shape graph cannot express (unlimited left context, --left-chu
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from chunkssl.fileio import DataError, atomic_open, run_cli
+from chunkssl.fileio import DataError, run_cli
 
 PROG = "export_onnx"
 
@@ -52,72 +51,19 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     args = get_parser().parse_args(argv)
-    from chunkssl.deploy.onnx_export import export_encoder_step, check_options
+    from chunkssl.deploy.onnx_export import check_options
 
     check_options(args.chunk_ms, args.left_chunks)  # refuse bad options before loading the model
     for name in ("asr_train_config", "asr_model_file"):
         if not Path(getattr(args, name)).is_file():
             raise DataError(f"--{name} {getattr(args, name)}: no such file")
     from chunkssl.asr.model import load_asr
+    from chunkssl.deploy.export_dir import export_asr_dir
 
     asr = load_asr(args.asr_train_config, args.asr_model_file, "cpu")
-    with_decoder = not args.encoder_only and getattr(asr.model, "decoder", None) is not None
-    if with_decoder:  # refused here, before any file is written, rather than found missing at run time
-        from chunkssl.deploy.onnx_decoder import check_decoder
-        from chunkssl.deploy.onnx_export import ExportRefused
-
-        try:
-            check_decoder(asr.model)
-        except ExportRefused as exc:
-            raise ExportRefused(f"{exc}; pass --encoder-only to export the encoder alone (the model's PyTorch "
-                                "decoder then rescores)") from None
-    out = Path(args.out_dir)
-    meta = export_encoder_step(asr.model, out / "encoder.onnx", args.chunk_ms, args.left_chunks)
-    info: dict = {**meta, **{k: json.loads(meta[k]) for k in ("inputs", "outputs", "shapes")}}
-    if args.int8:
-        from chunkssl.deploy.onnx_quantize import INT8_NAME, quantize_encoder
-
-        info["int8"] = quantize_encoder(out / "encoder.onnx", out / INT8_NAME)
-        print(f"{PROG}: wrote {out / INT8_NAME} ({info['int8']['bytes']} bytes, float32 "
-              f"{info['int8']['float32_bytes']})")
-    elif (out / "encoder.int8.onnx").exists():  # a stale int8 file of an earlier export would not match
-        (out / "encoder.int8.onnx").unlink()
-    decoder, note = _export_decoder(asr.model, out, args.int8, with_decoder)
-    if decoder is not None:
-        info["decoder"] = decoder
-    with atomic_open(out / "encoder.json") as f:
-        json.dump(info, f, indent=1)
-    print(f"{PROG}: wrote {out / 'encoder.onnx'} (chunk {meta['chunk_ms']} ms, {meta['left_chunks']} left chunks, "
-          f"{meta['num_layers']} layers, key/value cache {meta['kv_cache_frames']} frames)")
-    print(f"{PROG}: {note}")
+    export_asr_dir(asr.model, args.out_dir, args.chunk_ms, args.left_chunks, args.int8, args.encoder_only,
+                   log=lambda line: print(f"{PROG}: {line}"))
     return 0
-
-
-def _export_decoder(model, out: Path, int8: bool, wanted: bool) -> tuple[dict | None, str]:
-    """Write decoder.onnx (+ decoder.int8.onnx) if ``wanted`` (decoder already checked); ``(record, message)``."""
-    from chunkssl.deploy.onnx_decoder import DECODER_INT8_NAME, DECODER_NAME, export_decoder
-
-    record = None
-    if getattr(model, "decoder", None) is None:
-        note = "no attention decoder (CTC-only model): encoder only"
-    elif not wanted:
-        note = "--encoder-only: decoder not exported (rescoring stays in PyTorch)"
-    else:
-        meta = export_decoder(model, out / DECODER_NAME)
-        record = {"file": DECODER_NAME, **meta, **{k: json.loads(meta[k]) for k in ("inputs", "outputs", "shapes")}}
-        note = (f"wrote {out / DECODER_NAME} (attention rescoring: {meta['num_layers']} layers, "
-                f"vocabulary {meta['vocab_size']})")
-        if int8:
-            from chunkssl.deploy.onnx_quantize import quantize_model
-
-            record["int8"] = quantize_model(out / DECODER_NAME, out / DECODER_INT8_NAME)
-            note += (f"; wrote {out / DECODER_INT8_NAME} ({record['int8']['bytes']} bytes, float32 "
-                     f"{record['int8']['float32_bytes']})")
-    # decoder files of an earlier export that this one did not rewrite would not match the new encoder
-    stale = [DECODER_NAME, DECODER_INT8_NAME] if record is None else [] if int8 else [DECODER_INT8_NAME]
-    for name in stale:
-        (out / name).unlink(missing_ok=True)
-    return record, note
 
 
 if __name__ == "__main__":
