@@ -7,6 +7,9 @@ would (see ``bench/streaming_setup.py``).
 - ours: ``chunk_conformer`` + :class:`~chunkssl.streaming.streamer.Streamer` (incremental fbank, cached
   chunk encoder, incremental CTC prefix beam search, attention rescoring per segment), 640 ms chunks,
   left limit 4 chunks, audio fed in 40 ms pieces; float32, bfloat16, and int8 weights (dynamic quantization).
+- ours on onnxruntime: the same model exported (``chunkssl.bin.export_onnx --chunk-ms 640 --left-chunks 4
+  --int8``: encoder step and attention decoder) in :class:`~chunkssl.deploy.onnx_streamer.OnnxStreamer`,
+  float32 and int8 (``bench/streaming_onnx.py``; ``--threads`` onnxruntime threads).
 - peer: ESPnet ``contextual_block_conformer`` (block 32 frames, hop 16 = 640 ms, no look-ahead) with
   ``Speech2TextStreaming`` (joint CTC/attention online beam search), fed 640 ms pieces (its hop).
 
@@ -35,6 +38,7 @@ import torch
 
 from streaming_setup import (BEAM, FRAME_S, SR, Pacer, build_ours, build_peer, make_audio, pace_ours,
                              pace_peer, params)
+from streaming_onnx import PacedOnnxStreamer, export_bench_model
 from readme_block import write_block
 from chunkssl.asr.model import LoadedASR
 from chunkssl.asr.precision import NUMBER_FORMATS
@@ -46,6 +50,8 @@ CHUNK_MS = 640
 # ---------------------------------------------------------------- runs
 PEER = "ESPnet Speech2TextStreaming (float32)"
 DTYPES = {name: NUMBER_FORMATS[name] for name in ("float32", "bfloat16", "int8")}
+ONNX = {"float32": False, "int8": True}  # onnxruntime rows: int8 or not
+GOAL_RTF = {"onnx-float32": 0.035, "onnx-int8": 0.02}  # issue 18's goals for the onnxruntime rows
 PIECE = int(0.04 * SR)  # our streamer is fed 40 ms pieces
 FIRST_S = 10.0          # per-chunk times are compared over the first and the last 10 s
 
@@ -86,17 +92,32 @@ class PacedStreamer:
         return time.perf_counter() - t0, len(final.tokens)
 
 
+def system_name(kind: str) -> str:
+    """Row name of a system kind: float32/bfloat16/int8 (PyTorch) or onnx-float32/onnx-int8."""
+    if kind.startswith("onnx-"):
+        return f"chunkssl OnnxStreamer ({kind[5:]})"
+    return f"chunkssl Streamer ({kind})"
+
+
+def make_system(kind: str, asr: LoadedASR, speech: np.ndarray, warmup: np.ndarray, onnx_dir: Path | None,
+                threads: int):
+    """A paced streamer of one kind (see :func:`system_name`)."""
+    if kind.startswith("onnx-"):
+        return PacedOnnxStreamer(asr, onnx_dir, ONNX[kind[5:]], threads, speech, warmup)
+    return PacedStreamer(asr, speech, DTYPES[kind], warmup)
+
+
 def _result() -> dict:
     return {"total": 0.0, "times": [], "ends": []}
 
 
-def run_side_by_side(asr: LoadedASR, peer, wave: np.ndarray, speech: np.ndarray) -> dict[str, dict]:
-    """``wave`` through ours (each number format) and the peer in lockstep, 640 ms of audio at a time.
+def run_side_by_side(asr: LoadedASR, peer, wave: np.ndarray, speech: np.ndarray, kinds: list[str],
+                     onnx_dir: Path | None, threads: int) -> dict[str, dict]:
+    """``wave`` through ours (each kind) and the peer in lockstep, 640 ms of audio at a time.
 
-    Interleaving puts all three at the same moments, so a change in host load hits them alike.
+    Interleaving puts all of them at the same moments, so a change in host load hits them alike.
     """
-    ours = {f"chunkssl Streamer ({name})": PacedStreamer(asr, speech, dtype, wave[:SR])
-            for name, dtype in DTYPES.items()}
+    ours = {system_name(k): make_system(k, asr, speech, wave[:SR], onnx_dir, threads) for k in kinds}
     results = {name: _result() for name in ours}
     if peer is not None:
         model, s2t = peer
@@ -133,7 +154,8 @@ def run_side_by_side(asr: LoadedASR, peer, wave: np.ndarray, speech: np.ndarray)
     return results
 
 
-def run_long(asr: LoadedASR, wave: np.ndarray, speech: np.ndarray, dtype: torch.dtype) -> dict:
+def run_long(asr: LoadedASR, wave: np.ndarray, speech: np.ndarray, kind: str, onnx_dir: Path | None,
+             threads: int) -> dict:
     """A long stream through ours, with RSS every minute and two side-by-side windows.
 
     In the last 10 s before minute 10 and before the end, every piece fed to the long stream is
@@ -143,8 +165,8 @@ def run_long(asr: LoadedASR, wave: np.ndarray, speech: np.ndarray, dtype: torch.
     mistake for growth).
     """
     first = int(FIRST_S * SR)
-    long = PacedStreamer(asr, speech, dtype, wave[:SR])
-    ref = PacedStreamer(asr, speech[: first // int(FRAME_S * SR)], dtype, wave[:SR])
+    long = make_system(kind, asr, speech, wave[:SR], onnx_dir, threads)
+    ref = make_system(kind, asr, speech[: first // int(FRAME_S * SR)], wave[:SR], onnx_dir, threads)
     minutes = len(wave) / SR / 60
     windows = {m: (int(m * 60 * SR) - first, int(m * 60 * SR)) for m in sorted({min(10.0, minutes), minutes})}
     compare = {m: ([], []) for m in windows}
@@ -201,13 +223,19 @@ def report(args, ours_p: float, peer_p: float, short: dict, longs: dict[str, dic
                      f"{res['tokens']} ({res['due']}) |")
     if PEER in short:
         lines += [""] + [f"Speed-up over the peer on the {n:g} s stream, {name}: "
-                         f"{short[PEER]['rtf'] / short[f'chunkssl Streamer ({name})']['rtf']:.1f}x."
-                         for name in DTYPES]
+                         f"{short[PEER]['rtf'] / short[name]['rtf']:.1f}x." for name in short if name != PEER]
+    torch_f32 = short.get(system_name("float32"))
+    for kind, goal in GOAL_RTF.items():
+        res = short.get(system_name(kind))
+        if res is not None:
+            vs = f", {torch_f32['rtf'] / res['rtf']:.2f}x faster than PyTorch float32" if torch_f32 else ""
+            lines.append(f"{system_name(kind)}: RTF {res['rtf']:.4f} (goal <= {goal}: "
+                         f"{'met' if res['rtf'] <= goal else 'missed'}){vs}.")
     if longs:
         lines += ["", "Long streams (ours; endpoint 800 ms, segments of at most 30 s). Side-by-side: the chunks "
                   "of the last 10 s against a fresh streamer replaying the first 10 s at the same moments "
                   "(see `run_long`); plain: last 10 s against the stream's own first 10 s.", "",
-                  "| dtype | minutes | RTF | per-chunk ms, first 10 s | last 10 s of min 10 | ratio side-by-side "
+                  "| system | minutes | RTF | per-chunk ms, first 10 s | last 10 s of min 10 | ratio side-by-side "
                   "(plain) | last 10 s | ratio side-by-side (plain) | RSS MB at min 1 / 10 / 30 / 60, max | "
                   "segments | tokens (paced) |", "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
         for name, res in longs.items():
@@ -227,7 +255,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--minutes", type=float, default=60.0, help="length of the long stream (ours only)")
     p.add_argument("--short-s", type=float, default=60.0, help="stream length for the side-by-side RTF")
-    p.add_argument("--long-dtypes", default="float32,bfloat16,int8", help="number formats of the long streams")
+    p.add_argument("--kinds", default="float32,bfloat16,int8,onnx-float32,onnx-int8",
+                   help="our systems: PyTorch number formats, onnx-float32, onnx-int8 (onnxruntime)")
+    p.add_argument("--long-kinds", default="float32,bfloat16,int8,onnx-float32,onnx-int8",
+                   help="systems run on the long stream")
     p.add_argument("--skip-peer", action="store_true")
     p.add_argument("--quick", action="store_true", help="smoke run: 20 s and 2 min streams")
     p.add_argument("--readme", action="store_true", help="write the table into bench/README.md")
@@ -239,16 +270,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         asr = build_ours(tmp)
+        kinds = args.kinds.split(",")
+        for kind in kinds + args.long_kinds.split(","):
+            if kind not in DTYPES and kind.removeprefix("onnx-") not in ONNX:
+                p.error(f"unknown kind {kind!r}")
+        onnx_dir = None
+        if any(k.startswith("onnx-") for k in kinds + args.long_kinds.split(",")):
+            onnx_dir = export_bench_model(asr, tmp / "onnx")
         peer_model, s2t = (None, None) if args.skip_peer else build_peer(tmp)
         wave, speech = make_audio(max(args.short_s, args.minutes * 60))
         n = int(args.short_s * SR)
         short_wave, short_speech = wave[:n], speech[: n // int(FRAME_S * SR)]
-        short = run_side_by_side(asr, None if s2t is None else (peer_model, s2t), short_wave, short_speech)
+        short = run_side_by_side(asr, None if s2t is None else (peer_model, s2t), short_wave, short_speech, kinds,
+                                 onnx_dir, args.threads)
         for name, res in short.items():
             print(f"{name}: RTF {res['rtf']:.4f}, {res['tokens']} tokens", flush=True)
         longs = {}
-        for name in (args.long_dtypes.split(",") if args.minutes > 0 else []):
-            longs[name] = res = run_long(asr, wave, speech, DTYPES[name])
+        for name in (args.long_kinds.split(",") if args.minutes > 0 else []):
+            longs[name] = res = run_long(asr, wave, speech, name, onnx_dir, args.threads)
             print(f"long {name}: RTF {res['rtf']:.4f}, side-by-side ratios {res['side']}", flush=True)
         table = report(args, params(asr.model), params(peer_model) if peer_model is not None else float("nan"),
                        short, longs)
