@@ -14,6 +14,10 @@ recorded under "decoder" in encoder.json, and with --int8 OUT_DIR/decoder.int8.o
 "decoder"/"int8"). CTC-only models (ctc_weight 1.0, no decoder) get the encoder only. A decoder the
 graph cannot express (not a TransformerDecoder) is refused before anything is written; --encoder-only
 exports the encoder alone (OnnxStreamer then rescores with the model's PyTorch decoder).
+Codec-ASR token models (encoder input_layer linear): the step takes codes, and OUT_DIR/tokenizer.onnx
+computes them from fbank (the FSQ/RVQ tokenizer of --tokenizer-model, default the one the model's
+code_info records; :mod:`chunkssl.deploy.onnx_codec`); stream them with
+python -m chunkssl.bin.codec_asr_inference_streaming --backend onnx --onnx-dir OUT_DIR.
 Options the fixed-shape graph cannot express (unlimited left context, --left-chunks -1) are refused.
 """
 
@@ -43,6 +47,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--int8", action="store_true",
                    help="also write encoder.int8.onnx and decoder.int8.onnx (dynamic quantisation, int8 MatMul "
                         "weights)")
+    p.add_argument("--tokenizer-model", default=None,
+                   help="Codec-ASR token models: the FSQ/RVQ tokenizer (.pth) of the training codes, exported as "
+                        "tokenizer.onnx (default: the one the model's code_info records)")
+    p.add_argument("--tokenizer-config", default=None, help="its config.yaml (default: beside the .pth)")
     p.add_argument("--encoder-only", action="store_true",
                    help="do not export the attention decoder (rescoring then stays in PyTorch)")
     return p
@@ -61,8 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     from chunkssl.deploy.export_dir import export_asr_dir
 
     asr = load_asr(args.asr_train_config, args.asr_model_file, "cpu")
+    tokenizer = None
+    if getattr(asr.model.encoder, "input_layer", "conv2d") == "linear":  # a token model: its tokenizer too
+        from chunkssl.codec.streaming import load_code_tokenizer
+
+        tokenizer = load_code_tokenizer(asr, args.tokenizer_model, args.tokenizer_config)
+    elif args.tokenizer_model:
+        raise DataError(f"--tokenizer-model {args.tokenizer_model}: {args.asr_model_file} is an fbank model, "
+                        "not a Codec-ASR token model; leave the option out")
     export_asr_dir(asr.model, args.out_dir, args.chunk_ms, args.left_chunks, args.int8, args.encoder_only,
-                   log=lambda line: print(f"{PROG}: {line}"))
+                   log=lambda line: print(f"{PROG}: {line}"), tokenizer=tokenizer)
     return 0
 
 

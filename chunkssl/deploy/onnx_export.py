@@ -27,6 +27,16 @@ name               shape                       meaning
 chunks give what the PyTorch streaming encoder gives with its shorter caches; frames past
 ``chunk_len`` are masked too, so the shorter last chunk gives what PyTorch's ``finalize`` gives.
 These sizes and the frame rates are in the model's metadata (:func:`read_metadata`).
+
+Codec-ASR token models (``frontend: token``, ``input_layer: linear``) export as :class:`CodesEncoderStep`:
+the first input is ``codes [1, C, G]`` int64, the chunk's ``C`` tokenizer codes of ``G`` channels (one per
+40 ms encoder frame; a shorter last chunk is padded with valid codes, e.g. zeros), and the token
+frontend's embedding and the encoder's linear input layer run in the graph; everything else is as above.
+
+Metadata format (``chunkssl_onnx_format``): 1 for fbank steps, which are written exactly as before (no
+``input`` key: a format-1 step takes fbank); 2 adds ``input`` (``"codes"``) and the code sizes
+(``code_channels``, ``code_groups``, ``code_levels``, ``code_kind``). A reader knows every format up to
+:data:`FORMAT_VERSION` and refuses newer ones (:func:`step_input`).
 """
 
 from __future__ import annotations
@@ -45,13 +55,15 @@ from chunkssl.encoder.attention import StepPlan
 from chunkssl.encoder.convolution import ChunkConvolutionModule
 from chunkssl.encoder.layer import ChunkConformerLayer
 from chunkssl.fileio import DataError
+from chunkssl.fsq.frontend import TokenFrontend
 
-__all__ = ["ExportRefused", "check_options", "EncoderStep", "export_encoder_step", "read_metadata",
-           "initial_caches", "INPUT_NAMES", "OUTPUT_NAMES"]
+__all__ = ["ExportRefused", "check_options", "EncoderStep", "CodesEncoderStep", "make_step", "export_encoder_step",
+           "read_metadata", "step_input", "initial_caches", "INPUT_NAMES", "CODES_INPUT_NAMES", "OUTPUT_NAMES"]
 
 INPUT_NAMES = ["fbank", "k_cache", "v_cache", "conv_cache", "cache_len", "chunk_len"]
+CODES_INPUT_NAMES = ["codes", *INPUT_NAMES[1:]]
 OUTPUT_NAMES = ["encoder_out", "ctc_logp", "k_cache_out", "v_cache_out", "conv_cache_out", "cache_len_out"]
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest metadata format written and read here (see the module docstring)
 OPSET = 17
 
 
@@ -79,15 +91,19 @@ def check_options(chunk_ms: int, left_chunks: int | None) -> tuple[int, int]:
     return chunk, int(left_chunks)
 
 
-def _check_model(model: nn.Module) -> ChunkConformerEncoder:
+def _check_model(model: nn.Module, input_layer: str = "conv2d") -> ChunkConformerEncoder:
     """The model's encoder if the export can express it, else :class:`ExportRefused`."""
     encoder = getattr(model, "encoder", None)
     if not isinstance(encoder, ChunkConformerEncoder):
         raise ExportRefused(f"the model's encoder is {type(encoder).__name__}, not chunk_conformer: "
                             "only chunk-conformer encoders stream")
-    if encoder.input_layer != "conv2d":
-        raise ExportRefused(f"input_layer {encoder.input_layer!r} (e.g. Codec-ASR token models) is not "
-                            "supported by the ONNX export yet; only conv2d (fbank) models are")
+    if encoder.input_layer != input_layer:
+        raise ExportRefused(f"input_layer {encoder.input_layer!r} with "
+                            f"{'a token frontend' if input_layer == 'linear' else 'fbank input'} is not supported "
+                            "by the ONNX export: fbank models need conv2d, Codec-ASR token models (frontend: "
+                            "token) need linear")
+    if getattr(model, "preencoder", None) is not None:
+        raise ExportRefused("models with a preencoder are not supported by the ONNX export (nor by streaming)")
     if any(layer.conv_module is None for layer in encoder.encoders):
         raise ExportRefused("models without the convolution module (use_cnn_module: false) are not "
                             "supported by the ONNX export yet")
@@ -107,14 +123,20 @@ class EncoderStep(nn.Module):
 
     The layers' own modules and each attention's :class:`~chunkssl.encoder.attention.StepPlan` do the
     work; only the attention step is repeated here, to mask the cache slots not yet filled, and the
-    convolution step, whose sum of taps does not export.
+    convolution step, whose sum of taps does not export. Subclasses change only the first input
+    (:meth:`embed_input`, :meth:`input_shape`, :meth:`input_metadata`): see :class:`CodesEncoderStep`.
     """
+
+    input_names = INPUT_NAMES
+    input_dtype = torch.float32
+    input_layer = "conv2d"
+    format_version = 1  # unchanged since the first export, so readers of format 1 run fbank steps
 
     def __init__(self, model: nn.Module, chunk_ms: int, left_chunks: int | None):
         super().__init__()
         self.chunk, self.left = check_options(chunk_ms, left_chunks)
         self.chunk_ms = int(chunk_ms)
-        self.encoder = _check_model(model).eval()
+        self.encoder = _check_model(model, self.input_layer).eval()
         self.ctc = model.ctc.eval()
         self.mvn = None
         normalize = getattr(model, "normalize", None)
@@ -124,6 +146,7 @@ class EncoderStep(nn.Module):
             self.mvn = (mean, std)
         param = next(self.encoder.parameters())
         self.plans: list[StepPlan] = [c.plan for c in self.encoder.init_caches(torch.float32, param.device)]
+        self.eval()  # torch.onnx.export restores the step's mode afterwards: train() would reach the model's modules
 
     # sizes ---------------------------------------------------------------------------------------
     @property
@@ -136,6 +159,16 @@ class EncoderStep(nn.Module):
         """Fbank frames one step reads: ``4C + 3`` (``C`` encoder frames of 7 frames each, stride 4)."""
         return STRIDE * (self.chunk - 1) + RECEPTIVE
 
+    def input_shape(self) -> list[int]:
+        """Shape of the first input: the chunk's fbank window."""
+        return [1, self.fbank_window, self.encoder.input_size]
+
+    def input_metadata(self) -> dict[str, object]:
+        """Metadata of the first input: fbank frame rate, window and hop, subsampling."""
+        return {"fbank_shift_ms": FRAME_MS // STRIDE, "fbank_dim": self.encoder.input_size,
+                "fbank_window": self.fbank_window, "fbank_hop": STRIDE * self.chunk,
+                "subsampling_stride": STRIDE, "subsampling_receptive": RECEPTIVE}
+
     def shapes(self) -> dict[str, list[int]]:
         """Shape of every input and output."""
         enc = self.encoder
@@ -144,7 +177,7 @@ class EncoderStep(nn.Module):
         half = enc.encoders[0].conv_module.half_kernel
         kv = [n, attn.h, self.kv_frames, attn.d_k]
         vocab = self.ctc.ctc_lo.out_features
-        ins = {"fbank": [1, self.fbank_window, enc.input_size], "k_cache": kv, "v_cache": kv,
+        ins = {self.input_names[0]: self.input_shape(), "k_cache": kv, "v_cache": kv,
                "conv_cache": [n, half, d], "cache_len": [1], "chunk_len": [1]}
         outs = {"encoder_out": [1, self.chunk, d], "ctc_logp": [1, self.chunk, vocab], "k_cache_out": kv,
                 "v_cache_out": kv, "conv_cache_out": [n, half, d], "cache_len_out": [1]}
@@ -153,13 +186,12 @@ class EncoderStep(nn.Module):
     def example_inputs(self) -> tuple[torch.Tensor, ...]:
         """Zero inputs of the right shapes (the start of a stream), for tracing."""
         s = self.shapes()
-        return (torch.zeros(s["fbank"]), *initial_caches(s), torch.tensor([self.chunk]))
+        first = torch.zeros(s[self.input_names[0]], dtype=self.input_dtype)
+        return (first, *initial_caches(s), torch.tensor([self.chunk]))
 
     # the step ------------------------------------------------------------------------------------
-    def forward(self, fbank: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-                conv_cache: torch.Tensor, cache_len: torch.Tensor,
-                chunk_len: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Encode one chunk; returns ``(encoder_out, ctc_logp, k_cache, v_cache, conv_cache, cache_len)``."""
+    def embed_input(self, fbank: torch.Tensor) -> torch.Tensor:
+        """Encoder frames ``[1, C, D]`` of the first input: global MVN, conv2d subsampling."""
         x = fbank
         if self.mvn is not None:
             mean, std = self.mvn
@@ -167,7 +199,13 @@ class EncoderStep(nn.Module):
                 x = x - mean
             if std is not None:
                 x = x / std
-        x = self.encoder.embed_window(x)                                   # [1, C, D]
+        return self.encoder.embed_window(x)
+
+    def forward(self, fbank: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
+                conv_cache: torch.Tensor, cache_len: torch.Tensor,
+                chunk_len: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Encode one chunk; returns ``(encoder_out, ctc_logp, k_cache, v_cache, conv_cache, cache_len)``."""
+        x = self.embed_input(fbank)                                         # [1, C, D]
         k_total = self.kv_frames + self.chunk
         slots = torch.arange(k_total, device=x.device)
         valid = (slots >= self.kv_frames - cache_len) & (slots < self.kv_frames + chunk_len)  # keys [K + C]
@@ -182,6 +220,59 @@ class EncoderStep(nn.Module):
         y = self.encoder.after_norm(x)
         new_len = torch.clamp(cache_len + chunk_len, max=self.kv_frames)
         return (y, self.ctc.log_softmax(y), torch.cat(ks), torch.cat(vs), torch.cat(convs), new_len)
+
+
+def _check_token_frontend(model: nn.Module) -> TokenFrontend:
+    """The token frontend of a Codec-ASR model if the graph can hold it, else :class:`ExportRefused`."""
+    frontend = getattr(model, "frontend", None)
+    if type(frontend) is not TokenFrontend:  # a subclass may embed otherwise than the methods traced here
+        raise ExportRefused(f"the model's frontend is {type(frontend).__name__}, not the token frontend "
+                            "(frontend: token): only TokenFrontend embeddings are put in the codes graph")
+    if getattr(model, "normalize", None) is not None:
+        raise ExportRefused(f"normalize {type(model.normalize).__name__} on a token model: the streaming "
+                            "codec decoder does not apply it; train token models with normalize: null")
+    return frontend
+
+
+class CodesEncoderStep(EncoderStep):
+    """The streaming step of a Codec-ASR token model: ``codes [1, C, G]`` (int64) in, as :class:`EncoderStep` out.
+
+    The token frontend's embedding (``unit_embeddings`` + ``combine_units``, what
+    :class:`~chunkssl.codec.streaming.CodecInput` runs in eval mode) and the encoder's linear input
+    layer are in the graph; codes must lie in their channel's levels (the graph does not check them).
+    """
+
+    input_names = CODES_INPUT_NAMES
+    input_dtype = torch.int64
+    input_layer = "linear"
+    format_version = 2  # the input key and the code sizes are new: format-1 readers would feed fbank
+
+    def __init__(self, model: nn.Module, chunk_ms: int, left_chunks: int | None):
+        frontend = _check_token_frontend(model)
+        super().__init__(model, chunk_ms, left_chunks)
+        self.frontend = frontend.eval()
+
+    def input_shape(self) -> list[int]:
+        """Shape of the first input: the chunk's codes."""
+        return [1, self.chunk, len(self.frontend.levels)]
+
+    def input_metadata(self) -> dict[str, object]:
+        """Metadata of the first input: that it is codes, their channels, groups and levels."""
+        fe = self.frontend
+        return {"input": "codes", "code_frame_ms": FRAME_MS, "code_channels": len(fe.levels), "code_kind": fe.kind,
+                "code_groups": json.dumps(fe.groups), "code_levels": json.dumps(fe.levels),
+                "frontend_embed": fe.embed, "frontend_combine": fe.combine}
+
+    def embed_input(self, codes: torch.Tensor) -> torch.Tensor:
+        """Encoder frames ``[1, C, D]`` of the chunk's codes: token frontend, linear input layer."""
+        return self.encoder.embed_window(self.frontend.combine_units(self.frontend.unit_embeddings(codes)))
+
+
+def make_step(model: nn.Module, chunk_ms: int, left_chunks: int | None) -> EncoderStep:
+    """The step of ``model``: :class:`CodesEncoderStep` for a token model (a token frontend), else fbank."""
+    if isinstance(getattr(model, "frontend", None), TokenFrontend):
+        return CodesEncoderStep(model, chunk_ms, left_chunks)
+    return EncoderStep(model, chunk_ms, left_chunks)
 
 
 def _attention_step(layer: ChunkConformerLayer, plan: StepPlan, x: torch.Tensor, keys: torch.Tensor,
@@ -230,34 +321,36 @@ def metadata(step: EncoderStep, blank_id: int | None = None) -> dict[str, str]:
     enc = step.encoder
     attn = enc.encoders[0].self_attn
     meta = {
-        "chunkssl_onnx_format": FORMAT_VERSION, "graph": "streaming_encoder_step",
+        "chunkssl_onnx_format": step.format_version, "graph": "streaming_encoder_step",
         "chunk_ms": step.chunk_ms, "chunk_frames": step.chunk, "left_chunks": step.left,
-        "encoder_frame_ms": FRAME_MS, "fbank_shift_ms": FRAME_MS // STRIDE, "fbank_dim": enc.input_size,
-        "fbank_window": step.fbank_window, "fbank_hop": STRIDE * step.chunk,
-        "subsampling_stride": STRIDE, "subsampling_receptive": RECEPTIVE,
+        "encoder_frame_ms": FRAME_MS, **step.input_metadata(),
         "num_layers": len(enc.encoders), "attention_heads": attn.h, "head_dim": attn.d_k,
         "d_model": enc.output_size(), "kv_cache_frames": step.kv_frames,
         "conv_cache_frames": enc.encoders[0].conv_module.half_kernel,
         "vocab_size": step.ctc.ctc_lo.out_features, "blank_id": -1 if blank_id is None else int(blank_id),
         "normalize": "global_mvn_in_graph" if step.mvn is not None else "none",
-        "inputs": json.dumps(INPUT_NAMES), "outputs": json.dumps(OUTPUT_NAMES), "shapes": json.dumps(step.shapes()),
+        "inputs": json.dumps(step.input_names), "outputs": json.dumps(OUTPUT_NAMES),
+        "shapes": json.dumps(step.shapes()),
     }
     return {key: str(value) for key, value in meta.items()}
 
 
 @torch.no_grad()
 def export_encoder_step(model: nn.Module, path: str | Path, chunk_ms: int, left_chunks: int | None) -> dict[str, str]:
-    """Write the streaming encoder step of ``model`` (ESPnet ASR model) to ``path``; returns its metadata."""
+    """Write the streaming encoder step of ``model`` (ESPnet ASR model, fbank or token) to ``path``; returns
+    its metadata."""
     import onnx
 
-    step = EncoderStep(model, chunk_ms, left_chunks)
+    step = make_step(model, chunk_ms, left_chunks)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with warnings.catch_warnings():  # the TorchScript exporter notes every slice it cannot fold
             warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
-            torch.onnx.export(step, step.example_inputs(), str(tmp), input_names=INPUT_NAMES,
+            # and the tracer every shape it takes as constant: the step's shapes are all fixed
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            torch.onnx.export(step, step.example_inputs(), str(tmp), input_names=step.input_names,
                               output_names=OUTPUT_NAMES, opset_version=OPSET, dynamo=False, do_constant_folding=True)
         proto = onnx.load(str(tmp))
         meta = metadata(step, getattr(model, "blank_id", None))
@@ -276,3 +369,16 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
     proto = onnx.load(str(path), load_external_data=False)
     return {prop.key: prop.value for prop in proto.metadata_props}
+
+
+def step_input(meta: dict[str, str], path: str | Path) -> str:
+    """What the step in ``path`` (metadata ``meta``) takes, ``"fbank"`` or ``"codes"``; a DataError if it is
+    no chunkssl step or of a newer format than this code reads."""
+    if meta.get("graph") != "streaming_encoder_step":
+        raise DataError(f"{path} is not a chunkssl streaming encoder step (no such metadata); export one with "
+                        "python -m chunkssl.bin.export_onnx")
+    version = int(meta.get("chunkssl_onnx_format", "1"))
+    if version > FORMAT_VERSION:
+        raise DataError(f"{path}: metadata format {version} is newer than this chunkssl reads ({FORMAT_VERSION}); "
+                        "update chunkssl or export the model again with this version")
+    return meta.get("input", "fbank")  # format 1 had no input key: fbank

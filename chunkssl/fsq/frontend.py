@@ -218,20 +218,28 @@ class TokenFrontend(AbsFrontend):
     def forward(self, input: torch.Tensor, input_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Codes ``[B, T', C]`` (int, or float holding ints) and lengths -> features ``[B, T', D]``, lengths."""
         codes, valid = self._check_codes(input, input_lengths)
-        emb = torch.nn.functional.embedding(self.unit_codes(codes) + self.unit_offsets, self.table)  # [B,T',U,E]
+        emb = self.unit_embeddings(codes)
         if self.training and self.noise_std > 0:
             emb = emb + torch.randn_like(emb) * self.noise_std * valid[..., None, None].to(emb.dtype)
         if self.specaug is not None:
             emb = self.specaug(emb, input_lengths)
+        out = self.combine_units(emb)
+        return out * valid.unsqueeze(-1).to(out.dtype), input_lengths
+
+    def unit_embeddings(self, codes: torch.Tensor) -> torch.Tensor:
+        """Unit embeddings ``[B, T', U, E]`` of valid int64 codes ``[B, T', C]`` (no checks: the ONNX export
+        traces this, and the checks of :meth:`forward` raise, which a graph cannot)."""
+        return torch.nn.functional.embedding(self.unit_codes(codes) + self.unit_offsets, self.table)
+
+    def combine_units(self, emb: torch.Tensor) -> torch.Tensor:
+        """Features ``[B, T', D]`` of unit embeddings ``[B, T', U, E]``: combined, then projected if configured."""
         if self.combine == "sum":
             out = emb.sum(dim=2)
         elif self.combine == "mean":
             out = emb.mean(dim=2)
         else:
             out = emb.flatten(2)
-        if self.projection is not None:
-            out = self.projection(out)
-        return out * valid.unsqueeze(-1).to(out.dtype), input_lengths
+        return self.projection(out) if self.projection is not None else out
 
 
 def register_token_frontend() -> None:
