@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from streaming_setup import (BEAM, FRAME_S, SR, Pacer, build_ours, build_peer, make_audio, pace_ours,
-                             pace_peer, params)
+from streaming_setup import (BEAM, FRAME_S, SR, Pacer, TimedStreamer, build_ours, build_peer, make_audio,
+                             pace_ours, pace_peer, params)
 from streaming_onnx import PacedOnnxStreamer, export_bench_model
 from readme_block import write_block
 from chunkssl.asr.model import LoadedASR
@@ -61,7 +61,7 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-class PacedStreamer:
+class PacedStreamer(TimedStreamer):
     """Our Streamer on its own paced copy of the model (each copy keeps its own CTC frame counter)."""
 
     def __init__(self, asr: LoadedASR, speech: np.ndarray, dtype: torch.dtype, warmup: np.ndarray):
@@ -74,22 +74,6 @@ class PacedStreamer:
         self.streamer.accept(warmup)
         self.streamer.finalize()
         self.restart()
-
-    def restart(self) -> None:
-        self.streamer.reset()
-        self.state["t"] = 0
-
-    def feed(self, piece: np.ndarray) -> tuple[float, bool]:
-        """Compute seconds of one ``accept``, and whether it encoded a chunk."""
-        t0 = time.perf_counter()
-        chunk = bool(self.streamer.accept(piece))
-        return time.perf_counter() - t0, chunk
-
-    def finish(self) -> tuple[float, int]:
-        """Compute seconds of ``finalize`` and the number of tokens in the final result."""
-        t0 = time.perf_counter()
-        final = self.streamer.finalize()
-        return time.perf_counter() - t0, len(final.tokens)
 
 
 def system_name(kind: str) -> str:

@@ -10,12 +10,11 @@ paced PyTorch decoder gives, log p ~ 0 for every fed token (the graph still runs
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
-from streaming_setup import BEAM, Pacer
+from streaming_setup import BEAM, Pacer, TimedStreamer
 from chunkssl.asr.model import LoadedASR
 from chunkssl.deploy.export_dir import export_asr_dir
 from chunkssl.deploy.onnx_streamer import OnnxStreamer
@@ -29,7 +28,7 @@ def export_bench_model(asr: LoadedASR, out_dir: Path) -> Path:
     return out_dir
 
 
-class PacedOnnxStreamer:
+class PacedOnnxStreamer(TimedStreamer):
     """``OnnxStreamer`` over the exported model, paced like :class:`PacedStreamer`; same feed/finish API."""
 
     def __init__(self, asr: LoadedASR, onnx_dir: Path, int8: bool, threads: int, speech: np.ndarray,
@@ -65,23 +64,3 @@ class PacedOnnxStreamer:
             return np.zeros_like(run(*args))  # the paced decoder's log p of each fed token is ~0
 
         decoder.run = agreeing
-
-    @property
-    def num_segments(self) -> int:
-        return self.streamer.num_segments
-
-    def restart(self) -> None:
-        self.streamer.reset()
-        self.state["t"] = 0
-
-    def feed(self, piece: np.ndarray) -> tuple[float, bool]:
-        """Compute seconds of one ``accept``, and whether it encoded a chunk."""
-        t0 = time.perf_counter()
-        chunk = bool(self.streamer.accept(piece))
-        return time.perf_counter() - t0, chunk
-
-    def finish(self) -> tuple[float, int]:
-        """Compute seconds of ``finalize`` and the number of tokens in the final result."""
-        t0 = time.perf_counter()
-        final = self.streamer.finalize()
-        return time.perf_counter() - t0, len(final.tokens)

@@ -9,6 +9,7 @@ its output scores (CTC posteriors, and the decoders' next-token scores).
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,30 @@ class Pacer:
             out[0, rows - start, 0] -= 20.0
             out[0, rows - start, tokens] += 20.0
         return torch.log_softmax(out, dim=-1)
+
+
+class TimedStreamer:
+    """Timing around a paced streamer (``self.streamer``, ``self.state["t"]`` the pacer's frame counter)."""
+
+    streamer = None
+    state: dict
+
+    def restart(self) -> None:
+        """Start a new stream (and the pacing from its first frame)."""
+        self.streamer.reset()
+        self.state["t"] = 0
+
+    def feed(self, piece: np.ndarray) -> tuple[float, bool]:
+        """Compute seconds of one ``accept``, and whether it encoded a chunk."""
+        t0 = time.perf_counter()
+        chunk = bool(self.streamer.accept(piece))
+        return time.perf_counter() - t0, chunk
+
+    def finish(self) -> tuple[float, int]:
+        """Compute seconds of ``finalize`` and the number of tokens in the final result."""
+        t0 = time.perf_counter()
+        final = self.streamer.finalize()
+        return time.perf_counter() - t0, len(final.tokens)
 
 
 def pace_ours(model: torch.nn.Module, pacer: Pacer) -> tuple[dict, list]:

@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from chunkssl.deploy.onnx_export import ExportRefused, read_metadata
+from chunkssl.deploy.onnx_export import ExportRefused, read_metadata, save_graph
 from chunkssl.fileio import DataError
 
 __all__ = ["GRAPH", "DECODER_NAME", "DECODER_INT8_NAME", "INPUT_NAMES", "OUTPUT_NAMES", "DecoderRescorer",
@@ -216,32 +215,13 @@ def metadata(graph: DecoderRescorer) -> dict[str, str]:
     return {key: str(value) for key, value in meta.items()}
 
 
-@torch.no_grad()
 def export_decoder(model: nn.Module, path: str | Path) -> dict[str, str]:
     """Write the rescoring graph of ``model``'s attention decoder to ``path`` (atomically); returns its metadata."""
-    import onnx
-
     graph = DecoderRescorer(model).eval()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     axes = {"memory": {1: "T"}, "ys_in": {0: "N", 1: "L"}, "ys_lens": {0: "N"}, "targets": {0: "N", 1: "L"},
             "scores": {0: "N"}}
-    try:
-        with warnings.catch_warnings():  # the TorchScript exporter notes every shape it reads while tracing
-            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-            warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
-            torch.onnx.export(graph, graph.example_inputs(), str(tmp), input_names=INPUT_NAMES,
-                              output_names=OUTPUT_NAMES, dynamic_axes=axes, opset_version=OPSET, dynamo=False,
-                              do_constant_folding=True)
-        proto = onnx.load(str(tmp))
-        meta = metadata(graph)
-        onnx.helper.set_model_props(proto, meta)
-        onnx.checker.check_model(proto)
-        onnx.save(proto, str(tmp))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    meta = metadata(graph)
+    save_graph(graph, graph.example_inputs(), path, INPUT_NAMES, OUTPUT_NAMES, meta, axes)
     return meta
 
 

@@ -57,7 +57,7 @@ from chunkssl.encoder.layer import ChunkConformerLayer
 from chunkssl.fileio import DataError
 from chunkssl.fsq.frontend import TokenFrontend
 
-__all__ = ["ExportRefused", "check_options", "EncoderStep", "CodesEncoderStep", "make_step", "export_encoder_step",
+__all__ = ["ExportRefused", "save_graph", "check_options", "EncoderStep", "CodesEncoderStep", "make_step", "export_encoder_step",
            "read_metadata", "step_input", "initial_caches", "INPUT_NAMES", "CODES_INPUT_NAMES", "OUTPUT_NAMES"]
 
 INPUT_NAMES = ["fbank", "k_cache", "v_cache", "conv_cache", "cache_len", "chunk_len"]
@@ -336,30 +336,39 @@ def metadata(step: EncoderStep, blank_id: int | None = None) -> dict[str, str]:
 
 
 @torch.no_grad()
-def export_encoder_step(model: nn.Module, path: str | Path, chunk_ms: int, left_chunks: int | None) -> dict[str, str]:
-    """Write the streaming encoder step of ``model`` (ESPnet ASR model, fbank or token) to ``path``; returns
-    its metadata."""
+def save_graph(graph: nn.Module, inputs: tuple[torch.Tensor, ...], path: str | Path, input_names: list[str],
+               output_names: list[str], meta: dict[str, str], dynamic_axes: dict | None = None) -> None:
+    """Trace ``graph`` (in eval mode) on ``inputs`` into the ONNX file ``path``, with ``meta`` as its metadata.
+
+    Written to a temporary file and moved into place once checked, so ``path`` is never half-written.
+    """
     import onnx
 
-    step = make_step(model, chunk_ms, left_chunks)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with warnings.catch_warnings():  # the TorchScript exporter notes every slice it cannot fold
             warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
-            # and the tracer every shape it takes as constant: the step's shapes are all fixed
+            # and the tracer every shape it records (fixed in the step; dynamic axes are declared)
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-            torch.onnx.export(step, step.example_inputs(), str(tmp), input_names=step.input_names,
-                              output_names=OUTPUT_NAMES, opset_version=OPSET, dynamo=False, do_constant_folding=True)
+            torch.onnx.export(graph, inputs, str(tmp), input_names=input_names, output_names=output_names,
+                              dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False, do_constant_folding=True)
         proto = onnx.load(str(tmp))
-        meta = metadata(step, getattr(model, "blank_id", None))
         onnx.helper.set_model_props(proto, meta)
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def export_encoder_step(model: nn.Module, path: str | Path, chunk_ms: int, left_chunks: int | None) -> dict[str, str]:
+    """Write the streaming encoder step of ``model`` (ESPnet ASR model, fbank or token) to ``path``; returns
+    its metadata."""
+    step = make_step(model, chunk_ms, left_chunks)
+    meta = metadata(step, getattr(model, "blank_id", None))
+    save_graph(step, step.example_inputs(), path, step.input_names, OUTPUT_NAMES, meta)
     return meta
 
 

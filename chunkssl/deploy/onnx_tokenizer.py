@@ -23,7 +23,6 @@ neighbouring code (rare: see tests/test_onnx_codec.py for the measured rate).
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ import torch
 from torch import nn
 
 from chunkssl.codec.streaming import lookahead_frames
-from chunkssl.deploy.onnx_export import FORMAT_VERSION, OPSET, ExportRefused, read_metadata
+from chunkssl.deploy.onnx_export import FORMAT_VERSION, ExportRefused, read_metadata, save_graph
 from chunkssl.fileio import DataError
 from chunkssl.fsq.tokenizer import FSQTokenizer
 
@@ -87,31 +86,13 @@ class TokenizerCodes(nn.Module):
         return {key: str(value) for key, value in meta.items()}
 
 
-@torch.no_grad()
 def export_tokenizer(tokenizer: FSQTokenizer, path: str | Path) -> dict[str, str]:
     """Write the code computation of ``tokenizer`` to ``path`` (dynamic length); returns its metadata."""
-    import onnx
-
     graph = TokenizerCodes(tokenizer)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     example = torch.zeros(1, tokenizer.stack * (2 * graph.lookahead + 3), tokenizer.input_dim)
-    try:
-        with warnings.catch_warnings():  # the tracer notes the shape arithmetic it records, which is dynamic here
-            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-            warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
-            torch.onnx.export(graph, (example,), str(tmp), input_names=["fbank"], output_names=["codes"],
-                              dynamic_axes={"fbank": {1: "fbank_frames"}, "codes": {1: "code_frames"}},
-                              opset_version=OPSET, dynamo=False, do_constant_folding=True)
-        proto = onnx.load(str(tmp))
-        meta = graph.metadata()
-        onnx.helper.set_model_props(proto, meta)
-        onnx.checker.check_model(proto)
-        onnx.save(proto, str(tmp))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    meta = graph.metadata()
+    save_graph(graph, (example,), path, ["fbank"], ["codes"], meta,
+               {"fbank": {1: "fbank_frames"}, "codes": {1: "code_frames"}})
     return meta
 
 
