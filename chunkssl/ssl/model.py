@@ -128,8 +128,7 @@ class ChunkSSLModel(AbsESPnetModel):
                 raise ValueError(f"speech of shape {tuple(speech.shape)} is not fbank [batch, frames, bins]; "
                                  f"audio needs --frontend kaldi_fbank (ssl.sh --feats-type raw)")
             return speech, lengths
-        with torch.autocast(speech.device.type, enabled=False):
-            return self.frontend(speech.float(), lengths)
+        return self.frontend(speech, lengths)  # the frontend runs in float32 under any autocast itself
 
     @torch.no_grad()
     def online_codes(self, fbank: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
