@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -62,6 +63,14 @@ def test_ssl1_raw_audio_and_online_targets_write_no_training_archive(recipe, scr
     assert (exp / "splits2/audio.scp/split.1").is_file() and not (exp / "splits2/codes.scp").exists()
     state = torch.load(exp / "valid.acc.best.pth", map_location="cpu")
     assert any(k.startswith("targets.") for k in state) and any(k.startswith("encoder.") for k in state)
+    # without the comparison, stage 4 has nothing to tokenize: no sample, no archive
+    shutil.rmtree(dump / "tokens")
+    shutil.rmtree(dump / "fbank/dev_sample3")
+    r = subprocess.run(["bash", "run.sh", *opts, "--analyze", "false", "--stage", "4", "--stop-stage", "4"],
+                       cwd=recipe, env=script_env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "nothing to tokenize" in r.stderr
+    assert not list(dump.rglob("*.ark")) or all(p.name == "cmvn.ark" for p in dump.rglob("*.ark"))
     assert "--ssl-targets must be dumped or online" in subprocess.run(
         ["bash", "run.sh", *TINY, "--ssl-targets", "maybe", "--stage", "5"], cwd=recipe, env=script_env,
         capture_output=True, text=True).stderr

@@ -92,14 +92,19 @@ if run_stage 4 "tokenize $train_set and $valid_set with: $tokenizers"; then
   sets="$train_set $valid_set"
   analysis_set=$valid_set
   if [ "$ssl_targets" = online ]; then
-    # the training codes are made on the fly: tokenize only a sample, for the comparison below
-    n=$(wc -l < "data/$valid_set/utt2spk")
-    [ "$n" -gt "$analysis_utts" ] && n=$analysis_utts
-    analysis_set=${valid_set}_sample$n
-    utils/subset_data_dir.sh --first "$n" "data/$valid_set" "data/$analysis_set"
-    (feats_type=fbank; stage_fbank "$analysis_set")  # a small dump, read by the analysis only
-    feats_opt=(--feats-scp); fb_tok=$dump_dir/fbank
-    sets=$analysis_set
+    # the training codes are made on the fly: tokenize only a sample, for the comparison below (none without it)
+    sets=""
+    if $analyze; then
+      n=$(wc -l < "data/$valid_set/utt2spk")
+      [ "$n" -gt "$analysis_utts" ] && n=$analysis_utts
+      analysis_set=${valid_set}_sample$n
+      utils/subset_data_dir.sh --first "$n" "data/$valid_set" "data/$analysis_set"
+      (feats_type=fbank; stage_fbank "$analysis_set")  # a small dump, read by the analysis only
+      feats_opt=(--feats-scp); fb_tok=$dump_dir/fbank
+      sets=$analysis_set
+    else
+      log "--ssl-targets online --analyze false: nothing to tokenize (the codes are made in training)"
+    fi
   fi
   for tok in $tokenizers; do
     for s in $sets; do
