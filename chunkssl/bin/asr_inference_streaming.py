@@ -69,20 +69,14 @@ def get_parser() -> argparse.ArgumentParser:
 
 def _onnx_streamer(args: argparse.Namespace) -> Streamer:
     """The onnxruntime streamer of ``--onnx-dir``, after checking the options against its encoder.json."""
-    from chunkssl.deploy.onnx_streamer import OnnxStreamer, read_encoder_json
+    from chunkssl.deploy.onnx_streamer import OnnxStreamer, export_chunking, read_encoder_json
 
     if not args.onnx_dir:
         raise DataError("--backend onnx needs --onnx-dir (the output directory of chunkssl.bin.export_onnx)")
     if args.dtype != "float32":
         raise DataError(f"--dtype {args.dtype} is for --backend torch; use --onnx-int8 for the int8 ONNX encoder")
     _, info = read_encoder_json(args.onnx_dir, args.onnx_int8)
-    json_path = f"{args.onnx_dir}/encoder.json"
-    for opt, name in (("--chunk-ms", "chunk_ms"), ("--left-chunks", "left_chunks")):
-        given = getattr(args, name)
-        if given is not None and int(given) != info[name]:
-            raise DataError(f"{opt} {given} does not match the exported encoder ({json_path}: {name} "
-                            f"{info[name]}); the ONNX step is fixed at export: leave {opt} out or re-export")
-        setattr(args, name, info[name])
+    export_chunking(args, info, args.onnx_dir)
     threads = args.num_threads if args.num_threads > 0 else 1
     return OnnxStreamer.from_files(args.asr_train_config, args.asr_model_file, args.onnx_dir, args.onnx_int8,
                                    threads, beam_size=args.beam_size, ctc_weight=args.ctc_weight,

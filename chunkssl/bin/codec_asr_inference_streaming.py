@@ -60,16 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         args.left_chunks = -1 if args.left_chunks is None else args.left_chunks
         return codec_cli.run(args)
     from chunkssl.deploy.onnx_codec import OnnxCodecStreamer, read_codec_export
+    from chunkssl.deploy.onnx_streamer import export_chunking
 
     if not args.onnx_dir:
         raise DataError("--backend onnx needs --onnx-dir (the export of the token model)")
     _, info, _ = read_codec_export(args.onnx_dir, args.onnx_int8)
-    for opt, name in (("--chunk-ms", "chunk_ms"), ("--left-chunks", "left_chunks")):
-        given = getattr(args, name)
-        if given is not None and int(given) != info[name]:
-            raise DataError(f"{opt} {given} does not match the exported encoder ({args.onnx_dir}/encoder.json: "
-                            f"{name} {info[name]}); the ONNX step is fixed at export: leave {opt} out or re-export")
-        setattr(args, name, info[name])
+    export_chunking(args, info, args.onnx_dir)
     threads = args.num_threads if args.num_threads > 0 else 1
     streamer = OnnxCodecStreamer.from_files(
         args.asr_train_config, args.asr_model_file, args.onnx_dir, args.tokenizer_model, args.tokenizer_config,

@@ -32,10 +32,9 @@ from torch import nn
 from chunkssl.asr.model import LoadedASR, load_asr
 from chunkssl.codec.decode import check_token_model
 from chunkssl.codec.streaming import StreamingTokenizer, load_code_tokenizer
-from chunkssl.deploy.onnx_decoder import OnnxDecoder
 from chunkssl.deploy.onnx_encoder import OnnxStreamingCodesEncoder
 from chunkssl.deploy.onnx_export import ExportRefused, export_encoder_step
-from chunkssl.deploy.onnx_streamer import decoder_path, read_encoder_json
+from chunkssl.deploy.onnx_streamer import onnx_scorer, read_encoder_json
 from chunkssl.deploy.onnx_tokenizer import TOKENIZER_NAME, OnnxStreamingTokenizer, check_tokenizer, export_tokenizer
 from chunkssl.fileio import DataError
 from chunkssl.fsq.frontend import TokenFrontend
@@ -188,11 +187,7 @@ class OnnxCodecStreamer(Streamer):
             raise DataError(f"the tokenizer's codes {groups} are not the codes the ASR model was trained on "
                             f"({frontend.kind} {frontend.groups}); give the tokenizer that made its training codes")
         self.onnx_path, self.onnx_info = path, info
-        self.decoder_path = None  # None: rescoring with the model's PyTorch decoder
-        if kwargs.get("rescore", True) and kwargs.get("attention_scorer") is None:
-            self.decoder_path = decoder_path(onnx_dir, info, int8)
-            if self.decoder_path is not None:
-                kwargs["attention_scorer"] = _onnx_decoder(self.decoder_path, asr, threads)
+        self.decoder_path = onnx_scorer(onnx_dir, info, int8, asr, threads, kwargs)  # None: PyTorch's decoder
         super().__init__(asr, info["chunk_ms"], info["left_chunks"],
                          make_encoder=lambda _chunk, _left: OnnxCodecEncoderStep(path, stream_tok, threads), **kwargs)
 
@@ -209,12 +204,3 @@ class OnnxCodecStreamer(Streamer):
             tokenizer = load_code_tokenizer(asr, tokenizer_model, tokenizer_config)
         return cls(asr, onnx_dir, tokenizer, int8, threads, **kwargs)
 
-
-def _onnx_decoder(path: Path, asr: LoadedASR, threads: int) -> OnnxDecoder:
-    """The ONNX decoder of ``path``, checked against the model's vocabulary and ``<sos>``/``<eos>`` ids."""
-    scorer, model = OnnxDecoder(path, threads), asr.model
-    if (scorer.vocab_size, scorer.sos, scorer.eos) != (len(asr.token_list), model.sos, model.eos):
-        raise DataError(f"{path}: exported for a vocabulary of {scorer.vocab_size} (sos {scorer.sos}, eos "
-                        f"{scorer.eos}), the model has {len(asr.token_list)} (sos {model.sos}, eos {model.eos}): "
-                        "not the same model; export it again")
-    return scorer

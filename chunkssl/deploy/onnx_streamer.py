@@ -33,7 +33,7 @@ from chunkssl.deploy.onnx_encoder import OnnxStreamingEncoder
 from chunkssl.fileio import DataError
 from chunkssl.streaming.streamer import Streamer
 
-__all__ = ["OnnxEncoderStep", "OnnxStreamer", "read_encoder_json", "decoder_path"]
+__all__ = ["onnx_scorer", "export_chunking", "OnnxEncoderStep", "OnnxStreamer", "read_encoder_json", "decoder_path"]
 
 
 def read_encoder_json(onnx_dir: str | Path, int8: bool = False) -> tuple[Path, dict]:
@@ -131,11 +131,7 @@ class OnnxStreamer(Streamer):
             raise DataError(f"{path}: exported for a vocabulary of {vocab} (blank {blank}), the model has "
                             f"{model.ctc.ctc_lo.out_features} (blank {model.blank_id}): not the same model")
         self.onnx_path, self.onnx_info = path, info
-        self.decoder_path = None  # None: rescoring with the model's PyTorch decoder
-        if kwargs.get("rescore", True) and kwargs.get("attention_scorer") is None:
-            self.decoder_path = decoder_path(onnx_dir, info, int8)
-            if self.decoder_path is not None:
-                kwargs["attention_scorer"] = _onnx_scorer(self.decoder_path, asr, threads)
+        self.decoder_path = onnx_scorer(onnx_dir, info, int8, asr, threads, kwargs)  # None: PyTorch's decoder
         super().__init__(asr, info["chunk_ms"], info["left_chunks"],
                          make_encoder=lambda _chunk, _left: OnnxEncoderStep(path, threads), **kwargs)
 
@@ -148,13 +144,33 @@ class OnnxStreamer(Streamer):
         return cls(load_asr(asr_train_config, asr_model_file, "cpu"), onnx_dir, int8, threads, **kwargs)
 
 
-def _onnx_scorer(path: Path, asr: LoadedASR, threads: int) -> OnnxDecoder:
-    """The ONNX decoder of ``path``, checked against the model's vocabulary and ``<sos>``/``<eos>`` ids."""
-    scorer = OnnxDecoder(path, threads)
-    model = asr.model
+def onnx_scorer(onnx_dir: str | Path, info: dict, int8: bool, asr: LoadedASR, threads: int,
+                kwargs: dict) -> Path | None:
+    """Put the export's ONNX decoder into Streamer ``kwargs`` as its attention scorer; returns its path.
+
+    None (the model's PyTorch decoder rescores) when rescoring is off, a scorer is already given, or the
+    export has no decoder. The decoder is checked against the model's vocabulary and ``<sos>``/``<eos>``.
+    """
+    if not kwargs.get("rescore", True) or kwargs.get("attention_scorer") is not None:
+        return None
+    path = decoder_path(onnx_dir, info, int8)
+    if path is None:
+        return None
+    scorer, model = OnnxDecoder(path, threads), asr.model
     vocab = len(asr.token_list)
     if (scorer.vocab_size, scorer.sos, scorer.eos) != (vocab, model.sos, model.eos):
         raise DataError(f"{path}: exported for a vocabulary of {scorer.vocab_size} (sos {scorer.sos}, eos "
                         f"{scorer.eos}), the model has {vocab} (sos {model.sos}, eos {model.eos}): not the same "
                         "model; export it again")
-    return scorer
+    kwargs["attention_scorer"] = scorer
+    return path
+
+
+def export_chunking(args, info: dict, onnx_dir: str | Path) -> None:
+    """Set ``args.chunk_ms``/``args.left_chunks`` (CLI options, None if not given) to the export's; refuse others."""
+    for opt, name in (("--chunk-ms", "chunk_ms"), ("--left-chunks", "left_chunks")):
+        given = getattr(args, name)
+        if given is not None and int(given) != info[name]:
+            raise DataError(f"{opt} {given} does not match the exported encoder ({onnx_dir}/encoder.json: {name} "
+                            f"{info[name]}); the ONNX step is fixed at export: leave {opt} out or re-export")
+        setattr(args, name, info[name])
